@@ -1,0 +1,1 @@
+"""citebot: answers questions from news articles with verbatim, cited quotes."""

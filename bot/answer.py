@@ -1,0 +1,77 @@
+"""Passages to an Answer: the answering sentences, each proved verbatim, or an honest abstention."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+
+from bot.models import Answer, Citation, Passage
+
+log = logging.getLogger(__name__)
+
+CITATIONS = 3
+
+
+def answer(question: str, passages: tuple[Passage, ...], min_score: float) -> Answer:
+    """Cite the passages whose best sentence scores at least ``min_score``, best first.
+
+    Citations quoting the same sentence (syndicated copies) collapse into one that names the others.
+    The first three are the answer; the next three are kept for "more sources".
+    """
+    citations: list[Citation] = []
+    seen: dict[str, int] = {}
+    for passage in passages:
+        if passage.score < min_score:
+            continue
+        citation = cite(passage)
+        if citation is None:
+            continue
+        key = fold(citation.sentence)
+        if key in seen:
+            first = citations[seen[key]]
+            if citation.document not in first.also_in and citation.document != first.document:
+                citations[seen[key]] = _also_in(first, citation.document)
+            continue
+        seen[key] = len(citations)
+        citations.append(citation)
+    return Answer(
+        question=question,
+        answered=bool(citations),
+        citations=tuple(citations[:CITATIONS]),
+        more=tuple(citations[CITATIONS : 2 * CITATIONS]),
+    )
+
+
+def cite(passage: Passage) -> Citation | None:
+    """A citation whose sentence is proved to be an exact substring of its passage and article."""
+    sentence = passage.sentence
+    inside = sentence.start - passage.start
+    if (
+        passage.article.text[sentence.start : sentence.end] != sentence.text
+        or passage.article.text[passage.start : passage.end] != passage.text
+        or passage.text[inside : inside + len(sentence.text)] != sentence.text
+    ):
+        log.error("Dropped a citation of %s that is not verbatim", passage.article.document)
+        return None
+    return Citation(
+        document=passage.article.document,
+        title=passage.article.title,
+        url=passage.article.url,
+        date=passage.article.date,
+        passage=passage.text,
+        passage_start=passage.start,
+        sentence=sentence.text,
+        start=sentence.start,
+        end=sentence.end,
+        score=round(passage.score, 4),
+    )
+
+
+def fold(text: str) -> str:
+    """Case and whitespace folded, so copies of one sentence compare equal."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def _also_in(citation: Citation, document: str) -> Citation:
+    return replace(citation, also_in=(*citation.also_in, document))

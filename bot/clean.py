@@ -1,0 +1,184 @@
+"""Strip page chrome and link markers from scraped text by general rules, keeping every kept
+character traceable to the source through the article's segments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from bot.models import Article, Segment
+
+PARAGRAPH_SEPARATOR = "\n\n"
+TITLE_LIMIT = 120
+
+LINK_MARKER = re.compile(
+    r"[ \t]*[(\[](?:links?|video|photos?|audio|source|here|pdf|read more|watch|listen|more)[)\]]",
+    re.IGNORECASE,
+)
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
+MARKDOWN_LINK = re.compile(r"(\[)[^\]\n]+(\]\([^)\n]*\))")
+HEADING = re.compile(r"#{1,6}[ \t]+")
+SENTENCE_END = tuple(".!?…\"”’'»)")
+WRAPPED_LINE_MIN = 40
+CHROME_MAX_WORDS = 4
+URL_ONLY = re.compile(r"(?:https?://|www\.)\S+")
+LABEL = re.compile(r"[^a-z]{2,80}:")
+
+Span = tuple[int, int]
+
+
+def clean(article: Article) -> Article:
+    """The article with chrome paragraphs and link markers removed, paragraphs joined by blank lines."""
+    paragraphs = [
+        pieces for pieces in _paragraph_pieces(article.text) if not is_chrome(_join(article.text, pieces))
+    ]
+    parts: list[str] = []
+    segments: list[Segment] = []
+    position = 0
+    for index, pieces in enumerate(paragraphs):
+        if index:
+            parts.append(PARAGRAPH_SEPARATOR)
+            position += len(PARAGRAPH_SEPARATOR)
+        for start, end in pieces:
+            parts.append(article.text[start:end])
+            segments.extend(_trace(article, start, end, position))
+            position += end - start
+    text = "".join(parts)
+    title = article.title or _title_from(text) or article.document.rsplit("/", 1)[-1]
+    return replace(article, text=text, segments=tuple(segments), title=title)
+
+
+def is_chrome(paragraph: str) -> bool:
+    """Navigation, buttons and section labels: short lines that are not sentences."""
+    stripped = paragraph.strip()
+    if not stripped or URL_ONLY.fullmatch(stripped):
+        return True
+    words = stripped.split()
+    if LABEL.fullmatch(stripped) and len(words) <= 8:
+        return True
+    return len(words) <= CHROME_MAX_WORDS and not stripped.endswith(SENTENCE_END)
+
+
+def _paragraph_pieces(text: str) -> list[list[Span]]:
+    """Each paragraph as spans of ``text`` (markers cut out, whitespace trimmed).
+
+    A line is a paragraph of its own unless it looks hard-wrapped: long, and not ending a sentence.
+    """
+    paragraphs: list[list[Span]] = []
+    current: list[Span] = []
+    for line_start, line_end in _lines(text):
+        line = text[line_start:line_end]
+        heading = HEADING.match(line)
+        if heading:
+            if current:
+                paragraphs.append(current)
+                current = []
+            paragraphs.append(_strip_markers(text, line_start + heading.end(), line_end))
+            continue
+        pieces = _strip_markers(text, line_start, line_end)
+        if not pieces:
+            if current:
+                paragraphs.append(current)
+                current = []
+            continue
+        if current:
+            current.append((line_start - 1, line_start))
+        current.extend(pieces)
+        joined = _join(text, pieces)
+        if len(joined) < WRAPPED_LINE_MIN or joined.endswith(SENTENCE_END) or joined.endswith(":"):
+            paragraphs.append(_merge(current))
+            current = []
+    if current:
+        paragraphs.append(_merge(current))
+    return [_merge(pieces) for pieces in paragraphs if pieces]
+
+
+def _lines(text: str) -> list[Span]:
+    spans = []
+    start = 0
+    for match in re.finditer(r"\n", text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def _strip_markers(text: str, start: int, end: int) -> list[Span]:
+    """The spans of one line that remain once link markers and markdown link syntax are cut out."""
+    cuts: list[Span] = []
+    line = text[start:end]
+    for pattern in (MARKDOWN_IMAGE, LINK_MARKER):
+        cuts.extend((start + m.start(), start + m.end()) for m in pattern.finditer(line))
+    for m in MARKDOWN_LINK.finditer(line):
+        cuts.append((start + m.start(1), start + m.end(1)))
+        cuts.append((start + m.start(2), start + m.end(2)))
+    spans: list[Span] = []
+    position = start
+    for cut_start, cut_end in sorted(cuts):
+        if cut_start > position:
+            spans.append((position, cut_start))
+        position = max(position, cut_end)
+    if position < end:
+        spans.append((position, end))
+    return _trim(text, spans)
+
+
+def _trim(text: str, spans: list[Span]) -> list[Span]:
+    """Drop leading and trailing whitespace of the run the spans make up."""
+    spans = [(a, b) for a, b in spans if b > a]
+    while spans:
+        a, b = spans[0]
+        a += len(text[a:b]) - len(text[a:b].lstrip())
+        if a < b:
+            spans[0] = (a, b)
+            break
+        spans.pop(0)
+    while spans:
+        a, b = spans[-1]
+        b -= len(text[a:b]) - len(text[a:b].rstrip())
+        if a < b:
+            spans[-1] = (a, b)
+            break
+        spans.pop()
+    return spans
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for start, end in spans:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        elif end > start:
+            merged.append((start, end))
+    return merged
+
+
+def _join(text: str, spans: list[Span]) -> str:
+    return "".join(text[a:b] for a, b in spans)
+
+
+def _trace(article: Article, start: int, end: int, position: int) -> list[Segment]:
+    """Segments mapping ``article.text[start:end]`` (placed at ``position``) back to the source."""
+    traced: list[Segment] = []
+    for segment in article.segments:
+        overlap_start = max(start, segment.start)
+        overlap_end = min(end, segment.start + segment.length)
+        if overlap_start < overlap_end:
+            traced.append(
+                Segment(
+                    start=position + overlap_start - start,
+                    source_start=segment.source_start + overlap_start - segment.start,
+                    length=overlap_end - overlap_start,
+                )
+            )
+    return traced
+
+
+def _title_from(text: str) -> str:
+    """The first sentence of the first paragraph, shortened at a word boundary."""
+    first = text.split(PARAGRAPH_SEPARATOR, 1)[0].strip()
+    match = re.search(r"(?<=[.!?])\s", first)
+    title = first[: match.start()] if match else first
+    if len(title) > TITLE_LIMIT:
+        title = title[:TITLE_LIMIT].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return title

@@ -1,0 +1,135 @@
+"""Read article files of each supported format into Articles (text as found, plus metadata)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.errors import DocumentsError
+from bot.models import Article, Segment
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+METADATA_KEYS = ("title", "url", "date", "author")
+
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+
+
+class UnreadableDocument(Exception):
+    """A file that is skipped with a warning: binary, not UTF-8, too large or empty."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    document: str
+    reason: str
+
+
+def find_documents(folder: Path) -> list[Path]:
+    """Every supported file below ``folder``, in a stable order; hidden files are left out."""
+    if not folder.exists():
+        raise DocumentsError(
+            f"The documents folder {folder} does not exist. Create it and put articles in it "
+            "(.txt, .md, .html, .pdf), or point CITEBOT_DOCUMENTS / --documents at your articles."
+        )
+    if not folder.is_dir():
+        raise DocumentsError(f"{folder} is not a folder. Point --documents at the folder of articles.")
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def load_documents(folder: Path) -> tuple[list[Article], list[Skipped]]:
+    """Load every article; unreadable files are reported back, never fatal."""
+    articles: list[Article] = []
+    skipped: list[Skipped] = []
+    for path in find_documents(folder):
+        document = path.relative_to(folder).as_posix()
+        try:
+            articles.append(load_article(path, document))
+        except UnreadableDocument as reason:
+            log.warning("Skipped %s: %s", document, reason)
+            skipped.append(Skipped(document, str(reason)))
+    return articles, skipped
+
+
+def load_article(path: Path, document: str) -> Article:
+    raw = path.read_bytes()
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise UnreadableDocument(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+    article_id = hashlib.sha256(raw).hexdigest()[:16]
+    suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        from bot.formats import pdf_text
+
+        text, metadata = pdf_text(raw)
+    else:
+        text = decode_text(raw)
+        if suffix in HTML_SUFFIXES:
+            from bot.formats import html_text
+
+            text, metadata = html_text(text)
+        else:
+            metadata, text = split_front_matter(text)
+    if not text.strip():
+        raise UnreadableDocument("no text in it")
+    return Article(
+        id=article_id,
+        document=document,
+        title=metadata.get("title") or "",
+        text=text,
+        source=text,
+        segments=(Segment(0, 0, len(text)),),
+        url=metadata.get("url"),
+        date=metadata.get("date"),
+        author=metadata.get("author"),
+    )
+
+
+def decode_text(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise UnreadableDocument("it looks binary (NUL bytes), not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UnreadableDocument(f"not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Metadata from a leading ``---`` YAML block, and the text after it."""
+    match = FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        log.warning("Front matter is not valid YAML; reading the file as plain text")
+        return {}, text
+    if not isinstance(data, dict):
+        return {}, text
+    metadata = {
+        key: str(data[key]).strip() for key in METADATA_KEYS if data.get(key) not in (None, "")
+    }
+    return metadata, text[match.end() :]
+
+
+def front_matter(metadata: dict[str, str]) -> str:
+    """The block ``split_front_matter`` reads back, for articles the project writes itself."""
+    kept = {key: metadata[key] for key in METADATA_KEYS if metadata.get(key)}
+    return "---\n" + yaml.safe_dump(kept, allow_unicode=True, sort_keys=False) + "---\n"

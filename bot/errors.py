@@ -1,0 +1,40 @@
+"""Errors a user can meet. Each message says what to do next; the edges print it without a traceback."""
+
+
+class CitebotError(Exception):
+    """Base of every error meant for the user."""
+
+
+class SettingsError(CitebotError):
+    pass
+
+
+class DocumentsError(CitebotError):
+    """The documents folder is missing, empty, or holds nothing readable."""
+
+
+class QuestionError(CitebotError):
+    """The question cannot be asked as it is (empty, or too long)."""
+
+
+class IndexMissingError(CitebotError):
+    pass
+
+
+class IndexCorruptError(CitebotError):
+    pass
+
+
+class IndexMismatchError(CitebotError):
+    """The index was built with other settings than the ones asked for."""
+
+
+class ModelError(CitebotError):
+    pass
+
+
+class SourceError(CitebotError):
+    """An article could not be fetched or read (``citebot add``)."""
+
+
+REBUILD_HINT = "Run `citebot index` to rebuild it."

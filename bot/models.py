@@ -1,0 +1,134 @@
+"""The records that cross module borders.
+
+Offsets are the contract: every ``start``/``end`` indexes the clean text of its article, and
+``article.text[start:end] == text`` always holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class RetrievalMode(Enum):
+    """Which retrievers rank the passages; HYBRID fuses both."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    LEXICAL = "lexical"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of clean text copied from ``source[source_start:source_start + length]``."""
+
+    start: int
+    source_start: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    document: str
+    title: str
+    text: str
+    source: str
+    segments: tuple[Segment, ...]
+    url: str | None = None
+    date: str | None = None
+    author: str | None = None
+
+    def source_offset(self, offset: int) -> int:
+        """Where a clean-text offset came from in ``source``: every kept character is traceable."""
+        for segment in self.segments:
+            if segment.start <= offset < segment.start + segment.length:
+                return segment.source_start + offset - segment.start
+        raise ValueError(f"offset {offset} is not in the clean text of {self.document}")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: neighbouring sentences of one paragraph, the unit of lexical retrieval."""
+
+    start: int
+    end: int
+    text: str
+    sentences: tuple[Sentence, ...]
+
+
+@dataclass(frozen=True)
+class IndexedArticle:
+    """An article as the store knows it, without its chunks."""
+
+    id: str
+    document: str
+    title: str
+    url: str | None
+    date: str | None
+    author: str | None
+    text: str
+    passages: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with the sentence that best answers the question."""
+
+    chunk_id: int
+    article: IndexedArticle
+    start: int
+    end: int
+    text: str
+    score: float
+    sentence: Sentence
+    sentence_score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    document: str
+    title: str
+    url: str | None
+    date: str | None
+    passage: str
+    passage_start: int
+    sentence: str
+    start: int
+    end: int
+    score: float
+    also_in: tuple[str, ...] = ()
+
+    @property
+    def sentence_in_passage(self) -> tuple[int, int]:
+        """Where the answering sentence lies inside ``passage``."""
+        return self.start - self.passage_start, self.end - self.passage_start
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an index holds and how it was built."""
+
+    model: str
+    dimension: int
+    chunking: str
+    min_score: float
+    built_at: str
+    articles: int
+    passages: int
+    sentences: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answered: bool
+    citations: tuple[Citation, ...] = ()
+    more: tuple[Citation, ...] = field(default=(), compare=False)

@@ -1,0 +1,74 @@
+"""Pure functions of an Answer: terminal text and JSON. (Discord lives in render_discord.)"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from bot.models import Answer, Citation
+
+ABSTENTION = "The sources don't cover this."
+BOLD = "\033[1;33m"
+RESET = "\033[0m"
+PLAIN_MARK = "**"
+
+
+def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
+    if not answer.answered:
+        return ABSTENTION
+    blocks = [_render_citation(number, citation, color, width) for number, citation in enumerate(answer.citations, 1)]
+    return "\n\n".join(blocks)
+
+
+def _render_citation(number: int, citation: Citation, color: bool, width: int) -> str:
+    source = citation.url or citation.document
+    heading = f"[{number}] {citation.title}"
+    details = " · ".join(part for part in (citation.date, source) if part)
+    if citation.also_in:
+        details += f" (also in {', '.join(citation.also_in)})"
+    start, end = citation.sentence_in_passage
+    open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
+    marked = (
+        citation.passage[:start] + open_mark + citation.passage[start:end] + close_mark + citation.passage[end:]
+    )
+    body = "\n".join(
+        textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
+        for paragraph in marked.split("\n")
+        if paragraph.strip()
+    )
+    return f"{heading}\n    {details}\n{body}"
+
+
+def answer_record(answer: Answer) -> dict[str, object]:
+    """The JSON contract of `citebot ask --json`; fields may be added, none removed."""
+    return {
+        "question": answer.question,
+        "answered": answer.answered,
+        "citations": [
+            {
+                "document": c.document,
+                "title": c.title,
+                "url": c.url,
+                "date": c.date,
+                "passage": c.passage,
+                "sentence": c.sentence,
+                "start": c.start,
+                "end": c.end,
+                "score": c.score,
+                "passage_start": c.passage_start,
+                "also_in": list(c.also_in),
+            }
+            for c in answer.citations
+        ],
+    }
+
+
+def render_json(answer: Answer) -> str:
+    return json.dumps(answer_record(answer), ensure_ascii=False)
+
+
+def render_json_error(question: str, message: str) -> str:
+    """A line for a question that could not be asked, in the same shape plus an ``error``."""
+    return json.dumps(
+        {"question": question, "answered": False, "citations": [], "error": message}, ensure_ascii=False
+    )
