@@ -132,7 +132,9 @@ def documents_digest(documents: Path, model: str) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD v1.1 json(.gz)")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where documents and index go")
     parser.add_argument("--articles", type=int, default=None, help="only the first N Wikipedia pages")
@@ -193,12 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {LICENSE_NOTE}, {args.data}")
     print(f"eval took {elapsed:.0f} s; JSON in {args.work / 'report.json'}, misses in {args.work}")
     print(f"command: python benchmarks/squad.py {shlex.join(argv)}".rstrip())
-    min_score = [] if args.min_score is None else [f"CITEBOT_MIN_SCORE={args.min_score}"]
-    print(
-        "same figures: "
-        + shlex.join([*min_score, "citebot", "eval", str(questions_path), "--documents", str(documents),
-                      "--index", str(index)])
-    )
+    env = [] if args.min_score is None else [f"CITEBOT_MIN_SCORE={args.min_score}"]
+    same = [*env, "citebot", "eval", str(questions_path), "--documents", str(documents)]
+    same += ["--index", str(index)]
+    print(f"same figures: {shlex.join(same)}")
     return 0
 
 

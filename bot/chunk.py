@@ -67,9 +67,7 @@ def _chunk_of(text: str, sentences: list[Sentence]) -> Chunk:
     return Chunk(start, end, text[start:end], tuple(sentences))
 
 
-def _paragraph_sentences(
-    text: str, start: int, end: int, settings: ChunkingSettings
-) -> list[Sentence]:
+def _paragraph_sentences(text: str, start: int, end: int, settings: ChunkingSettings) -> list[Sentence]:
     """blingfire's sentences of one paragraph (its offsets count characters), whitespace trimmed."""
     paragraph = text[start:end]
     _, offsets = blingfire.text_to_sentences_and_offsets(paragraph)

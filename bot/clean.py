@@ -30,7 +30,9 @@ Span = tuple[int, int]
 def clean(article: Article) -> Article:
     """The article with chrome paragraphs and link markers removed, paragraphs joined by blank lines."""
     paragraphs = [
-        pieces for pieces in _paragraph_pieces(article.text) if not is_chrome(_join(article.text, pieces))
+        pieces
+        for pieces, heading in _paragraph_pieces(article.text)
+        if pieces and (heading or not is_chrome(_join(article.text, pieces)))
     ]
     parts: list[str] = []
     segments: list[Segment] = []
@@ -59,26 +61,27 @@ def is_chrome(paragraph: str) -> bool:
     return len(words) <= CHROME_MAX_WORDS and not stripped.endswith(SENTENCE_END)
 
 
-def _paragraph_pieces(text: str) -> list[list[Span]]:
-    """Each paragraph as spans of ``text`` (markers cut out, whitespace trimmed).
+def _paragraph_pieces(text: str) -> list[tuple[list[Span], bool]]:
+    """Each paragraph as spans of ``text`` (markers cut out, whitespace trimmed), and whether it is
+    a Markdown heading (kept even when short).
 
     A line is a paragraph of its own unless it looks hard-wrapped: long, and not ending a sentence.
     """
-    paragraphs: list[list[Span]] = []
+    paragraphs: list[tuple[list[Span], bool]] = []
     current: list[Span] = []
     for line_start, line_end in _lines(text):
         line = text[line_start:line_end]
         heading = HEADING.match(line)
         if heading:
             if current:
-                paragraphs.append(current)
+                paragraphs.append((_merge(current), False))
                 current = []
-            paragraphs.append(_strip_markers(text, line_start + heading.end(), line_end))
+            paragraphs.append((_strip_markers(text, line_start + heading.end(), line_end), True))
             continue
         pieces = _strip_markers(text, line_start, line_end)
         if not pieces:
             if current:
-                paragraphs.append(current)
+                paragraphs.append((_merge(current), False))
                 current = []
             continue
         if current:
@@ -86,11 +89,11 @@ def _paragraph_pieces(text: str) -> list[list[Span]]:
         current.extend(pieces)
         joined = _join(text, pieces)
         if len(joined) < WRAPPED_LINE_MIN or joined.endswith(SENTENCE_END) or joined.endswith(":"):
-            paragraphs.append(_merge(current))
+            paragraphs.append((_merge(current), False))
             current = []
     if current:
-        paragraphs.append(_merge(current))
-    return [_merge(pieces) for pieces in paragraphs if pieces]
+        paragraphs.append((_merge(current), False))
+    return paragraphs
 
 
 def _lines(text: str) -> list[Span]:

@@ -102,15 +102,17 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
 
 
 def open_engine(settings: Any) -> Any:
-    """The engine over the current index, building one first when there is none yet."""
+    """The engine over the current index, building one first when there is none yet.
+
+    An index carries its query model as ONNX, so opening one does not import torch."""
     from bot.embed import SentenceTransformerEmbedder
     from bot.errors import IndexMissingError
     from bot.pipeline import Engine, build_index
 
-    embedder = SentenceTransformerEmbedder(settings.model)
     try:
-        return Engine.open(settings, embedder)
+        return Engine.open(settings)
     except IndexMissingError:
+        embedder = SentenceTransformerEmbedder(settings.model)
         click.echo(f"No index in {settings.index} yet: building it from {settings.documents} first.", err=True)
         report = build_index(settings, progress=progress_wanted(), embedder=embedder)
         click.echo(report.summary(), err=True)

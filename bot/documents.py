@@ -36,6 +36,15 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class FoundDocument:
+    """A file and the id its content gives it, known before anything is parsed."""
+
+    path: Path
+    document: str
+    id: str
+
+
 def find_documents(folder: Path) -> list[Path]:
     """Every supported file below ``folder``, in a stable order; hidden files are left out."""
     if not folder.exists():
@@ -54,17 +63,30 @@ def find_documents(folder: Path) -> list[Path]:
     )
 
 
+def scan_documents(folder: Path) -> list[FoundDocument]:
+    """Every supported file with its id, so a rebuild can tell what changed without parsing."""
+    found = []
+    for path in find_documents(folder):
+        document = path.relative_to(folder).as_posix()
+        found.append(FoundDocument(path, document, article_id(document, path.read_bytes())))
+    return found
+
+
+def article_id(document: str, raw: bytes) -> str:
+    """Derived from the file's place and content: a copy elsewhere is another article, an edit a new id."""
+    return hashlib.sha256(document.encode("utf-8") + b"\0" + raw).hexdigest()[:16]
+
+
 def load_documents(folder: Path) -> tuple[list[Article], list[Skipped]]:
     """Load every article; unreadable files are reported back, never fatal."""
     articles: list[Article] = []
     skipped: list[Skipped] = []
-    for path in find_documents(folder):
-        document = path.relative_to(folder).as_posix()
+    for found in scan_documents(folder):
         try:
-            articles.append(load_article(path, document))
+            articles.append(load_article(found.path, found.document))
         except UnreadableDocument as reason:
-            log.warning("Skipped %s: %s", document, reason)
-            skipped.append(Skipped(document, str(reason)))
+            log.warning("Skipped %s: %s", found.document, reason)
+            skipped.append(Skipped(found.document, str(reason)))
     return articles, skipped
 
 
@@ -72,7 +94,6 @@ def load_article(path: Path, document: str) -> Article:
     raw = path.read_bytes()
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise UnreadableDocument(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
-    article_id = hashlib.sha256(raw).hexdigest()[:16]
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         from bot.formats import pdf_text
@@ -89,7 +110,7 @@ def load_article(path: Path, document: str) -> Article:
     if not text.strip():
         raise UnreadableDocument("no text in it")
     return Article(
-        id=article_id,
+        id=article_id(document, raw),
         document=document,
         title=metadata.get("title") or "",
         text=text,
@@ -123,9 +144,7 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
         return {}, text
     if not isinstance(data, dict):
         return {}, text
-    metadata = {
-        key: str(data[key]).strip() for key in METADATA_KEYS if data.get(key) not in (None, "")
-    }
+    metadata = {key: str(data[key]).strip() for key in METADATA_KEYS if data.get(key) not in (None, "")}
     return metadata, text[match.end() :]
 
 

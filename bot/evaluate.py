@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -71,7 +73,9 @@ class QuestionResult:
     """1-based rank of the first of the top passages that contains an evidence string."""
     retrieved_sentence: str | None
     """The best sentence of the top retrieved passage, whether or not the engine answered."""
-    top_score: float
+    top_score: float | None
+    """The score abstention compares with min_score; measured only when the set has unanswerable
+    questions, since only calibration needs it and it costs one more retrieval per question."""
     seconds: float
 
 
@@ -192,12 +196,14 @@ def fold(text: str) -> str:
 def is_hit(sentence: str, evidence: Iterable[str]) -> bool:
     """A quoted sentence hits when it contains an evidence string or is contained in one.
 
-    The second way lets a long evidence span count a sentence splitter's shorter fragment of it.
+    The second way lets a long evidence span count a sentence splitter's shorter fragment of it; it
+    must be a run of whole words there, or a quoted "a" would hit every evidence string holding an a.
     """
     quoted = fold(sentence)
     if not quoted:
         return False
-    return any(span in quoted or quoted in span for span in map(fold, evidence) if span)
+    inside = re.compile(rf"(?<!\w){re.escape(quoted)}(?!\w)")
+    return any(span in quoted or inside.search(span) for span in map(fold, evidence) if span)
 
 
 def contains_evidence(passage: str, evidence: Iterable[str]) -> bool:
@@ -238,7 +244,7 @@ def judge(
     mode: RetrievalMode,
     answer: Answer,
     passages: Sequence[Passage],
-    top_score: float,
+    top_score: float | None,
     seconds: float,
 ) -> QuestionResult:
     """Reduce what the engine returned to the strings and ranks the metrics need."""
@@ -289,7 +295,8 @@ def summarise(results: Sequence[QuestionResult], mode: RetrievalMode) -> ModeRep
         unanswerable=len(unanswerable),
         hit_at_1=rate(rank == 1 for rank in ranks),
         hit_at_3=rate(
-            rank is not None and rank <= min(3, result.cited) for rank, result in zip(ranks, answerable)
+            rank is not None and rank <= min(3, result.cited)
+            for rank, result in zip(ranks, answerable, strict=True)
         ),
         passage_hit_at_5=rate(result.passage_rank is not None for result in answerable),
         mrr=mean(1 / rank if rank is not None else 0.0 for rank in ranks),
@@ -318,6 +325,8 @@ def calibrate(results: Sequence[QuestionResult]) -> float:
     modes = {result.mode for result in results}
     if len(modes) != 1:
         raise ValueError(f"calibrate needs results of one retrieval mode, got {len(modes)}")
+    if any(result.top_score is None for result in results):
+        raise ValueError("calibrate needs the top score of every result")
     answerable = [_finite(result.top_score) for result in results if result.question.answerable]
     unanswerable = [_finite(result.top_score) for result in results if not result.question.answerable]
     if not answerable or not unanswerable:
@@ -329,7 +338,7 @@ def calibrate(results: Sequence[QuestionResult]) -> float:
     pad = (scores[-1] - scores[0]) * 0.05 or 1e-6
     candidates = [
         (scores[0] - pad, pad),
-        *(((low + high) / 2, (high - low) / 2) for low, high in zip(scores, scores[1:])),
+        *(((low + high) / 2, (high - low) / 2) for low, high in pairwise(scores)),
         (scores[-1] + pad, pad),
     ]
 
@@ -343,9 +352,9 @@ def calibrate(results: Sequence[QuestionResult]) -> float:
     return best[0]
 
 
-def _finite(score: float) -> float:
-    """A missing score (no passage retrieved) can never reach a threshold."""
-    return score if math.isfinite(score) else -math.inf
+def _finite(score: float | None) -> float:
+    """A non-finite score can never reach a threshold."""
+    return score if score is not None and math.isfinite(score) else -math.inf
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -371,6 +380,7 @@ def run_eval(
         raise ValueError("run_eval needs at least one question")
     for mode in modes:
         engine.ask(questions[0].question, mode=mode)
+    scores_needed = not all(question.answerable for question in questions)
     results: list[QuestionResult] = []
     with tqdm(
         total=len(questions) * len(modes), desc="eval", unit="q", disable=not progress, leave=False
@@ -381,15 +391,12 @@ def run_eval(
                 answer = engine.ask(question.question, mode=mode)
                 seconds = time.perf_counter() - start
                 passages = engine.search(question.question, mode=mode, limit=PASSAGES)
-                score = engine.top_score(question.question, mode)
+                score = engine.top_score(question.question, mode) if scores_needed else None
                 results.append(judge(question, mode, answer, passages, score, seconds))
                 bar.update()
     hybrid = [result for result in results if result.mode is RetrievalMode.HYBRID]
-    suggested = (
-        calibrate(hybrid)
-        if any(r.question.answerable for r in hybrid) and not all(r.question.answerable for r in hybrid)
-        else None
-    )
+    calibrating = scores_needed and any(result.question.answerable for result in hybrid)
+    suggested = calibrate(hybrid) if calibrating else None
     return EvalReport(
         source=source,
         min_score=engine.min_score,
@@ -503,13 +510,17 @@ def render_misses(report: EvalReport, mode: RetrievalMode = RetrievalMode.HYBRID
                 continue
             quoted = result.quoted[0] if result.quoted else "(abstained)"
             lines.append(
-                f"line {question.line}: {question.question!r} score {result.top_score:.4g}, "
+                f"line {question.line}: {question.question!r} score {_score(result)}, "
                 f"hit at {rank or '-'}, passage hit at {result.passage_rank or '-'}\n"
                 f"    expected {question.evidence[0]!r}\n    quoted   {quoted!r}"
             )
         elif result.answered:
             lines.append(
                 f"line {question.line}: {question.question!r} ({question.kind.value}) answered, "
-                f"score {result.top_score:.4g}\n    quoted   {result.quoted[0] if result.quoted else ''!r}"
+                f"score {_score(result)}\n    quoted   {result.quoted[0] if result.quoted else ''!r}"
             )
     return "\n".join(lines) if lines else "no misses"
+
+
+def _score(result: QuestionResult) -> str:
+    return "-" if result.top_score is None else f"{result.top_score:.4g}"

@@ -8,6 +8,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -15,13 +16,21 @@ from tqdm import tqdm
 from bot.answer import answer
 from bot.chunk import ChunkingSettings, chunk
 from bot.clean import clean
-from bot.documents import Skipped, load_documents
+from bot.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
 from bot.embed import Embedder, SentenceTransformerEmbedder
-from bot.errors import REBUILD_HINT, DocumentsError, IndexMismatchError, QuestionError
+from bot.errors import (
+    REBUILD_HINT,
+    DocumentsError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    QuestionError,
+)
 from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
+from bot.onnx_embed import query_embedder, reuse_or_export
 from bot.retrieve import Retriever
 from bot.settings import Settings
-from bot.store import BuildWriter, Store, cached_embeddings, current_build
+from bot.store import BuildWriter, Store, current_build
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +46,19 @@ class BuildReport:
     articles: int
     passages: int
     sentences: int
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
     embedded: int
     skipped: tuple[Skipped, ...]
     seconds: float
 
     def summary(self) -> str:
         line = (
-            f"Indexed {self.articles} articles, {self.passages} passages in {self.seconds:.1f} s "
-            f"({self.embedded} sentences embedded)"
+            f"Indexed {self.articles} articles, {self.passages} passages in {self.seconds:.1f} s: "
+            f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged; "
+            f"{self.embedded} sentences embedded"
         )
         if self.skipped:
             line += f"; skipped {len(self.skipped)}: " + ", ".join(s.document for s in self.skipped)
@@ -52,82 +66,116 @@ class BuildReport:
 
 
 def build_index(settings: Settings, progress: bool = False, embedder: Embedder | None = None) -> BuildReport:
-    """Clean, chunk and embed every article into a new build, then publish it in one atomic step."""
+    """Bring the index up to date with the documents folder, then publish it in one atomic step.
+
+    Starting from a copy of the published build (when it was built the same way), only new or
+    changed articles are cleaned, chunked and embedded; removed ones are dropped.
+    """
     started = time.perf_counter()
-    articles, skipped = load_documents(settings.documents)
     chunking = ChunkingSettings()
-    prepared = []
-    for loaded in articles:
-        article = clean(loaded)
-        chunks = chunk(article.text, chunking)
-        if chunks:
-            prepared.append((article, chunks))
-        else:
-            log.warning("Skipped %s: no text left after cleaning", article.document)
-            skipped.append(Skipped(article.document, "no text left after cleaning"))
-    if not prepared:
-        raise DocumentsError(
-            f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
-            + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
-        )
+    found = {document.document: document for document in scan_documents(settings.documents)}
+    base = _reusable_build(settings, chunking)
     embedder = embedder or SentenceTransformerEmbedder(settings.model)
-    writer = BuildWriter(settings.index, settings.model, embedder.dimension)
+    writer = BuildWriter(settings.index, 0 if base else embedder.dimension, base)
     try:
-        pending = [item for article, chunks in prepared for item in writer.add_article(article, chunks)]
-        vectors, embedded = _embed_with_cache(writer, embedder, settings, pending, progress)
-        writer.add_vectors([sentence_id for sentence_id, _, _ in pending], vectors)
+        previous = writer.articles()
+        removed = [d for d in previous if d not in found]
+        changed = [d for d in previous if d in found and found[d].id != previous[d]]
+        added = [d for d in found if d not in previous]
+        writer.remove_articles(removed + changed)
+        pending, skipped = _add_articles(writer, [found[d] for d in sorted(changed + added)], chunking)
+        embedded = _embed_pending(writer, embedder, settings.model, pending, progress)
+        articles, passages, sentences = writer.counts()
+        if not articles:
+            raise DocumentsError(
+                f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
+                + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
+            )
         info = IndexInfo(
             model=settings.model,
-            dimension=embedder.dimension,
+            dimension=writer.vectors.d,
             chunking=chunking.describe(),
             min_score=settings.min_score if settings.min_score is not None else CALIBRATED_MIN_SCORE,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            articles=len(prepared),
-            passages=sum(len(chunks) for _, chunks in prepared),
-            sentences=len(pending),
+            articles=articles,
+            passages=passages,
+            sentences=sentences,
         )
+        reuse_or_export(embedder, settings.model, settings.index, writer.build)
         writer.finish(info)
         writer.publish()
     except BaseException:
         writer.discard()
         raise
     return BuildReport(
-        articles=info.articles,
-        passages=info.passages,
-        sentences=info.sentences,
+        articles=articles,
+        passages=passages,
+        sentences=sentences,
+        added=len(added) - sum(s.document in added for s in skipped),
+        changed=len(changed) - sum(s.document in changed for s in skipped),
+        removed=len(removed),
+        unchanged=len(previous) - len(removed) - len(changed),
         embedded=embedded,
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )
 
 
-def _embed_with_cache(
-    writer: BuildWriter,
-    embedder: Embedder,
-    settings: Settings,
-    pending: list[tuple[int, str, str]],
-    progress: bool,
-) -> tuple[np.ndarray, int]:
-    """Vectors for every pending sentence, embedding only texts the previous build did not hold."""
-    known = cached_embeddings(settings.index, settings.model, (d for _, d, _ in pending))
+def _reusable_build(settings: Settings, chunking: ChunkingSettings) -> Path | None:
+    """The published build, when it was made with this model and chunking and can be read."""
+    try:
+        store = Store.open(settings.index)
+    except (IndexMissingError, IndexCorruptError):
+        return None
+    if store.info.model != settings.model or store.info.chunking != chunking.describe():
+        return None
+    return store.build
+
+
+def _add_articles(
+    writer: BuildWriter, documents: list[FoundDocument], chunking: ChunkingSettings
+) -> tuple[list[tuple[int, str, str]], list[Skipped]]:
+    """Load, clean and chunk these articles into the build; the sentences to embed, and what was skipped."""
+    pending: list[tuple[int, str, str]] = []
+    skipped: list[Skipped] = []
+    for document in documents:
+        try:
+            article = clean(load_article(document.path, document.document))
+        except UnreadableDocument as reason:
+            log.warning("Skipped %s: %s", document.document, reason)
+            skipped.append(Skipped(document.document, str(reason)))
+            continue
+        chunks = chunk(article.text, chunking)
+        if not chunks:
+            log.warning("Skipped %s: no text left after cleaning", document.document)
+            skipped.append(Skipped(document.document, "no text left after cleaning"))
+            continue
+        pending.extend(writer.add_article(article, chunks))
+    return pending, skipped
+
+
+def _embed_pending(
+    writer: BuildWriter, embedder: Embedder, model: str, pending: list[tuple[int, str, str]], progress: bool
+) -> int:
+    """Give every pending sentence its vector, embedding only texts the build has no vector for."""
+    known = writer.cached_embeddings(model, (d for _, d, _ in pending))
     missing = list({d: text for _, d, text in pending if d not in known}.items())
     with tqdm(total=len(missing), unit="sentence", desc="Embedding", disable=not progress or None) as bar:
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start : start + EMBED_BATCH]
             vectors = embedder.embed([text for _, text in batch])
+            writer.cache_embeddings(model, [d for d, _ in batch], vectors)
             known.update(zip((d for d, _ in batch), vectors, strict=True))
             bar.update(len(batch))
-    digests = [d for _, d, _ in pending]
-    matrix = np.vstack([known[d] for d in digests]).astype(np.float32)
-    writer.cache_embeddings(list(dict.fromkeys(digests)), np.vstack([known[d] for d in dict.fromkeys(digests)]))
-    return matrix, len(missing)
+    if pending:
+        writer.add_vectors([i for i, _, _ in pending], np.vstack([known[d] for _, d, _ in pending]))
+    return len(missing)
 
 
 def check_question(question: str) -> str:
     """The question with control characters turned to spaces; empty or huge ones are refused."""
     cleaned = "".join(
-        " " if unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") else character
-        for character in question
+        " " if unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") else character for character in question
     )
     cleaned = " ".join(cleaned.split())
     if not cleaned:
@@ -150,7 +198,8 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
-        return cls(settings, Store.open(settings.index), embedder or SentenceTransformerEmbedder(settings.model))
+        store = Store.open(settings.index)
+        return cls(settings, store, embedder or query_embedder(store.build, settings.model))
 
     def _checked(self, store: Store) -> Store:
         if store.info.model != self.settings.model:

@@ -28,9 +28,7 @@ def _render_citation(number: int, citation: Citation, color: bool, width: int) -
         details += f" (also in {', '.join(citation.also_in)})"
     start, end = citation.sentence_in_passage
     open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
-    marked = (
-        citation.passage[:start] + open_mark + citation.passage[start:end] + close_mark + citation.passage[end:]
-    )
+    marked = citation.passage[:start] + open_mark + citation.passage[start:end] + close_mark + citation.passage[end:]
     body = "\n".join(
         textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
         for paragraph in marked.split("\n")
@@ -69,6 +67,4 @@ def render_json(answer: Answer) -> str:
 
 def render_json_error(question: str, message: str) -> str:
     """A line for a question that could not be asked, in the same shape plus an ``error``."""
-    return json.dumps(
-        {"question": question, "answered": False, "citations": [], "error": message}, ensure_ascii=False
-    )
+    return json.dumps({"question": question, "answered": False, "citations": [], "error": message}, ensure_ascii=False)

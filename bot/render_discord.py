@@ -151,7 +151,7 @@ def text_fragment_url(url: str | None, sentence: str) -> str | None:
     """
     if not url or not url.startswith(("http://", "https://")):
         return None
-    base = re.sub(r"[\s()<>]", lambda m: "%{:02X}".format(ord(m.group())), url.split("#", 1)[0])
+    base = re.sub(r"[\s()<>]", lambda m: f"%{ord(m.group()):02X}", url.split("#", 1)[0])
     if not re.match(r"https?://[^/?#\s]+", base) or len(base) > LINK_LIMIT:
         return None
     words = sentence.split()

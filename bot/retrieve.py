@@ -29,13 +29,15 @@ FUSION_K = 60
 MAX_QUERY_TERMS = 32
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
+    """
+    a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just me more most
-    my myself no nor not now of off on once only or other our ours ourselves out over own same she should
-    so some such than that the their theirs them themselves then there these they this those through to
-    too under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves said say says tell told""".split()
+    my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves said say says tell told
+    """.split()
 )
 
 
@@ -141,9 +143,7 @@ class Retriever:
                 ranked.append(chunk_id)
         return ranked
 
-    def _score_sentences(
-        self, query: Query, sentences: list[StoredSentence]
-    ) -> list[tuple[StoredSentence, float]]:
+    def _score_sentences(self, query: Query, sentences: list[StoredSentence]) -> list[tuple[StoredSentence, float]]:
         """Each sentence scored by its own similarity, its neighbours' and the question words it covers."""
         vectors = self.store.sentence_vectors([sentence.id for sentence in sentences])
         similarity = np.clip(vectors @ query.vector, 0.0, 1.0)

@@ -14,9 +14,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CITEBOT_", env_file=".env", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CITEBOT_", env_file=".env", extra="ignore", frozen=True)
 
     documents: Path = Path("documents")
     index: Path = Path("index")

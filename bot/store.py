@@ -8,6 +8,7 @@ previous one serving.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,21 +45,36 @@ MIGRATIONS: tuple[str, ...] = (
         url TEXT, date TEXT, author TEXT, text TEXT NOT NULL
     );
     CREATE TABLE chunks (
-        id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
         start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
     );
     CREATE INDEX chunks_article ON chunks(article_id);
     CREATE TABLE sentences (
-        id INTEGER PRIMARY KEY, chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
         start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, digest TEXT NOT NULL
     );
     CREATE INDEX sentences_chunk ON sentences(chunk_id);
+    CREATE INDEX sentences_digest ON sentences(digest);
     CREATE VIRTUAL TABLE chunks_fts USING fts5(
         text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
     );
     CREATE VIRTUAL TABLE sentences_fts USING fts5(
         text, content='sentences', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
     );
+    CREATE TRIGGER chunks_added AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER chunks_removed AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER sentences_added AFTER INSERT ON sentences BEGIN
+        INSERT INTO sentences_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER sentences_removed AFTER DELETE ON sentences BEGIN
+        INSERT INTO sentences_fts (sentences_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
     CREATE TABLE embeddings (
         model TEXT NOT NULL, digest TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, digest)
     ) WITHOUT ROWID;
@@ -103,7 +119,9 @@ def current_build(index_dir: Path) -> Path | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as error:
-        raise IndexCorruptError(f"The index pointer {index_dir / CURRENT} is unreadable ({error}). {REBUILD_HINT}")
+        raise IndexCorruptError(
+            f"The index pointer {index_dir / CURRENT} is unreadable ({error}). {REBUILD_HINT}"
+        ) from None
     build = index_dir / BUILDS / name
     if not name or "/" in name or not build.is_dir():
         raise IndexCorruptError(f"The index in {index_dir} points at a missing build {name!r}. {REBUILD_HINT}")
@@ -189,8 +207,7 @@ class Store:
     def lexical_chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids by FTS5 bm25, best first, with a score where higher is better."""
         rows = self._query(
-            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
             (match, limit),
         )
         return [(rowid, -score) for rowid, score in rows]
@@ -222,20 +239,56 @@ def _marks(values: Sequence[object]) -> str:
 
 
 class BuildWriter:
-    """Writes one build into a fresh folder; ``publish`` swaps it in, ``discard`` removes it."""
+    """Writes one build into a fresh folder, starting empty or from a copy of an earlier build, so
+    an incremental build touches only what changed. ``publish`` swaps it in, ``discard`` removes it."""
 
-    def __init__(self, index_dir: Path, model: str, dimension: int) -> None:
+    def __init__(self, index_dir: Path, dimension: int, base: Path | None = None) -> None:
         self.index_dir = index_dir
-        self.model = model
-        self.dimension = dimension
         (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.build = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=index_dir / BUILDS))
-        self.connection = sqlite3.connect(self.build / DATABASE)
-        self.connection.execute("PRAGMA journal_mode = OFF")
-        self.connection.execute("PRAGMA synchronous = OFF")
-        migrate(self.connection)
-        self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        try:
+            if base is not None:
+                shutil.copyfile(base / DATABASE, self.build / DATABASE)
+                self.vectors = faiss.read_index(str(base / VECTORS))
+            else:
+                self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            self.connection = sqlite3.connect(self.build / DATABASE)
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.connection.execute("PRAGMA journal_mode = OFF")
+            self.connection.execute("PRAGMA synchronous = OFF")
+            migrate(self.connection)
+        except BaseException:
+            shutil.rmtree(self.build, ignore_errors=True)
+            raise
+
+    def articles(self) -> dict[str, str]:
+        """Document path to article id, for what the build holds so far."""
+        return dict(self.connection.execute("SELECT document, id FROM articles").fetchall())
+
+    def counts(self) -> tuple[int, int, int]:
+        """Articles, passages and sentences the build holds."""
+        return tuple(  # type: ignore[return-value]
+            self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("articles", "chunks", "sentences")
+        )
+
+    def remove_articles(self, documents: Sequence[str]) -> None:
+        """Drop articles with their passages, sentences and vectors (full-text rows go by trigger)."""
+        if not documents:
+            return
+        marks = _marks(documents)
+        sentence_ids = [
+            row[0]
+            for row in self.connection.execute(
+                "SELECT s.id FROM sentences s JOIN chunks c ON s.chunk_id = c.id "
+                f"JOIN articles a ON c.article_id = a.id WHERE a.document IN ({marks})",
+                list(documents),
+            )
+        ]
+        if sentence_ids:
+            self.vectors.remove_ids(np.asarray(sentence_ids, dtype=np.int64))
+        self.connection.execute(f"DELETE FROM articles WHERE document IN ({marks})", list(documents))
 
     def add_article(self, article: Article, chunks: Sequence[Chunk]) -> list[tuple[int, str, str]]:
         """Store the article and its passages; returns (sentence id, digest, text) to embed."""
@@ -260,21 +313,34 @@ class BuildWriter:
                 pending.append((sentence_id, sentence_digest, sentence.text))
         return pending
 
-    def cache_embeddings(self, digests: Sequence[str], vectors: np.ndarray) -> None:
+    def cached_embeddings(self, model: str, digests: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors this build already holds for these texts, so only new text is embedded."""
+        found: dict[str, np.ndarray] = {}
+        for batch in _batches(list(dict.fromkeys(digests)), 500):
+            rows = self.connection.execute(
+                f"SELECT digest, vector FROM embeddings WHERE model = ? AND digest IN ({_marks(batch)})",
+                (model, *batch),
+            )
+            found.update((d, np.frombuffer(v, dtype=np.float32)) for d, v in rows)
+        return found
+
+    def cache_embeddings(self, model: str, digests: Sequence[str], vectors: np.ndarray) -> None:
         self.connection.executemany(
             "INSERT OR IGNORE INTO embeddings (model, digest, vector) VALUES (?, ?, ?)",
-            ((self.model, d, v.astype(np.float32).tobytes()) for d, v in zip(digests, vectors, strict=True)),
+            ((model, d, v.astype(np.float32).tobytes()) for d, v in zip(digests, vectors, strict=True)),
         )
 
     def add_vectors(self, sentence_ids: Sequence[int], vectors: np.ndarray) -> None:
-        self.vectors.add_with_ids(vectors, np.asarray(sentence_ids, dtype=np.int64))
+        if len(sentence_ids):
+            self.vectors.add_with_ids(vectors, np.asarray(sentence_ids, dtype=np.int64))
 
     def finish(self, info: IndexInfo) -> None:
-        """Fill the full-text indexes, record how the index was built and flush everything to disk."""
-        self.connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
-        self.connection.execute("INSERT INTO sentences_fts (sentences_fts) VALUES ('rebuild')")
+        """Forget embeddings no sentence uses, record how the index was built, flush to disk."""
         self.connection.execute(
-            "INSERT INTO meta (key, value) VALUES ('info', ?)", (json.dumps(asdict(info)),)
+            "DELETE FROM embeddings WHERE model != ? OR digest NOT IN (SELECT digest FROM sentences)", (info.model,)
+        )
+        self.connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('info', ?)", (json.dumps(asdict(info)),)
         )
         self.connection.commit()
         self.connection.close()
@@ -291,38 +357,9 @@ class BuildWriter:
         prune_builds(self.index_dir)
 
     def discard(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error, AttributeError):
             self.connection.close()
-        except sqlite3.Error:
-            pass
         shutil.rmtree(self.build, ignore_errors=True)
-
-
-def cached_embeddings(index_dir: Path, model: str, digests: Iterable[str]) -> dict[str, np.ndarray]:
-    """Vectors the published build already holds for these texts, so a rebuild embeds only what's new."""
-    try:
-        build = current_build(index_dir)
-    except IndexCorruptError:
-        return {}
-    if build is None or not (build / DATABASE).is_file():
-        return {}
-    wanted = list(dict.fromkeys(digests))
-    found: dict[str, np.ndarray] = {}
-    try:
-        connection = sqlite3.connect(f"file:{build / DATABASE}?mode=ro", uri=True)
-        try:
-            for batch in _batches(wanted, 500):
-                rows = connection.execute(
-                    f"SELECT digest, vector FROM embeddings WHERE model = ? AND digest IN ({_marks(batch)})",
-                    (model, *batch),
-                )
-                found.update((d, np.frombuffer(v, dtype=np.float32)) for d, v in rows)
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as error:
-        log.warning("Not reusing embeddings from the damaged index %s: %s", build, error)
-        return {}
-    return found
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

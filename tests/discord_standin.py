@@ -628,6 +628,8 @@ class DiscordStandIn:
                     **({"guild_id": guild_id} if guild_id else {}),
                 }
             )
+            permissions = commands[-1]["default_member_permissions"]
+            commands[-1]["default_member_permissions"] = None if permissions is None else str(permissions)
         self.commands = commands
         return json_response(commands)
 

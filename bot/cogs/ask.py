@@ -1,0 +1,187 @@
+"""Three ways to ask, one way to answer: ``/ask``, a mention, or any message in an ask channel or in a
+thread the bot opened. Every question gets a reply or a visible error, never silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.buttons import UNEXPECTED, answer_view
+from bot.errors import CitebotError
+from bot.render_discord import DiscordReply, limit_problems, render_answer, render_text, shorten
+
+if TYPE_CHECKING:
+    from bot.discord_bot import CitebotBot
+
+log = logging.getLogger(__name__)
+
+EMPTY_MENTION_HINT = (
+    "Ask me a question after the mention, e.g. “@{name} who denied the Wagner claims?”, or use `/ask`. "
+    "I answer with verbatim, cited passages from the articles I have read (see `/sources`)."
+)
+THREAD_NAME_LIMIT = 100
+
+
+class Cooldown:
+    """One question per ``seconds`` per user; answers how long to wait instead of dropping the question."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: dict[int, float] = {}
+
+    def wait(self, user_id: int, now: float | None = None) -> float:
+        """0 if the user may ask now (and the ask is counted), else the seconds left to wait."""
+        now = time.monotonic() if now is None else now
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.seconds:
+            return self.seconds - (now - last)
+        self._last[user_id] = now
+        if len(self._last) > 10_000:
+            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+        return 0.0
+
+
+def cooldown_text(seconds: float) -> str:
+    return f"One question at a time, please: you can ask again in {max(seconds, 0.1):.1f} s."
+
+
+def strip_mentions(content: str, user_id: int, role_id: int | None = None) -> str:
+    """The question without the bot's user (or managed role) mention; other text stays as typed."""
+    pattern = rf"<@!?{user_id}>" + (rf"|<@&{role_id}>" if role_id else "")
+    return " ".join(re.sub(pattern, " ", content).split())
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: CitebotBot) -> None:
+        self.bot = bot
+        self.cooldown = Cooldown(bot.settings.cooldown)
+        self._thread_questions: dict[int, str] = {}
+
+    async def answer(self, question: str, context: str | None) -> tuple[DiscordReply, discord.ui.View | None]:
+        """Ask the engine and render; user errors become their message, anything else is logged."""
+        try:
+            answer = await self.bot.ask(question, context)
+            reply = render_answer(answer, self.bot.engine.info)
+            problems = limit_problems(reply)
+            if problems:
+                raise RuntimeError(f"rendered answer breaks Discord limits: {problems}")
+        except CitebotError as error:
+            return render_text(str(error)), None
+        except Exception:
+            log.exception("Answering %r failed", question)
+            return render_text(UNEXPECTED), None
+        if not reply.embeds:
+            return reply, None
+        answer_id = secrets.token_hex(8)
+        shown = answer.citations[:3]
+        await asyncio.to_thread(self.bot.feedback.remember_answer, answer_id, answer.question, context, shown)
+        self.bot.remember(answer_id, answer)
+        return reply, answer_view(answer_id, more=bool(answer.more))
+
+    # ---- /ask ------------------------------------------------------------------------------------
+
+    @app_commands.command(name="ask", description="Ask the articles; the answer quotes them verbatim, with sources.")
+    @app_commands.describe(question="What do you want to know?")
+    async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 1000]) -> None:
+        wait = self.cooldown.wait(interaction.user.id)
+        if wait:
+            await interaction.response.send_message(cooldown_text(wait), ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        reply, view = await self.answer(question, None)
+        await interaction.followup.send(**send_kwargs(reply, view))
+
+    # ---- messages --------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot or message.author.id == me.id or message.guild is None:
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        role = message.guild.self_role
+        mentioned = me in message.mentions or (role is not None and role in message.role_mentions)
+        context = await self.thread_context(message.channel)
+        if not (mentioned or context is not None or self.in_ask_channel(message.channel)):
+            return
+        question = strip_mentions(message.content, me.id, role.id if role else None)
+        if not question:
+            if mentioned:
+                await self.send_reply(message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None)
+            return
+        wait = self.cooldown.wait(message.author.id)
+        if wait:
+            await self.send_reply(message, render_text(cooldown_text(wait)), None)
+            return
+        async with message.channel.typing():
+            reply, view = await self.answer(question, context)
+        if self.bot.settings.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
+            thread = await self.open_thread(message, question)
+            if thread is not None:
+                await thread.send(**send_kwargs(reply, view))
+                return
+        await self.send_reply(message, reply, view)
+
+    def in_ask_channel(self, channel: Any) -> bool:
+        wanted = self.bot.settings.ask_channel_list
+        return bool(wanted) and (str(channel.id) in wanted or getattr(channel, "name", None) in wanted)
+
+    async def thread_context(self, channel: Any) -> str | None:
+        """In a thread the bot opened, its first question (context for follow-ups); otherwise None."""
+        me = self.bot.user
+        if not isinstance(channel, discord.Thread) or me is None or channel.owner_id != me.id:
+            return None
+        known = self._thread_questions.get(channel.id)
+        if known is not None:
+            return known
+        question = channel.name
+        if channel.parent is not None:
+            try:
+                starter = await channel.parent.fetch_message(channel.id)  # type: ignore[union-attr]
+            except discord.HTTPException:
+                pass
+            else:
+                question = strip_mentions(starter.content, me.id) or question
+        self._thread_questions[channel.id] = question
+        return question
+
+    async def open_thread(self, message: discord.Message, question: str) -> discord.Thread | None:
+        try:
+            thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT), auto_archive_duration=1440)
+        except discord.HTTPException as error:
+            log.warning("Could not open a thread, replying in the channel instead: %s", error)
+            return None
+        self._thread_questions[thread.id] = question
+        return thread
+
+    async def send_reply(self, message: discord.Message, reply: DiscordReply, view: discord.ui.View | None) -> None:
+        """Reply to the message; if Discord refuses the answer, say so visibly rather than stay silent."""
+        try:
+            await message.reply(**send_kwargs(reply, view), mention_author=False)
+        except discord.HTTPException as error:
+            if error.status < 400 or error.status >= 500 or isinstance(error, discord.Forbidden):
+                raise
+            log.exception("Discord refused the reply to %s", message.id)
+            await message.reply(render_text(UNEXPECTED).content, mention_author=False)
+
+
+def send_kwargs(reply: DiscordReply, view: discord.ui.View | None) -> dict[str, Any]:
+    """``send``/``followup.send`` arguments; ``view`` is omitted rather than None, which the webhook API refuses."""
+    kwargs: dict[str, Any] = {"content": reply.content, "embeds": list(reply.embeds)}
+    if view is not None:
+        kwargs["view"] = view
+    return kwargs
+
+
+async def setup(bot: CitebotBot) -> None:
+    await bot.add_cog(AskCog(bot))

@@ -1,0 +1,137 @@
+"""``/sources`` lists what the index holds; ``/reindex`` rebuilds it in the background and swaps it in.
+
+Questions asked during a rebuild are answered from the old index: ``build_index`` publishes atomically
+and ``engine.refresh()`` swaps only when the new build is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.buttons import UNEXPECTED
+from bot.errors import CitebotError
+from bot.models import IndexedArticle, IndexInfo
+from bot.render_discord import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
+
+if TYPE_CHECKING:
+    from bot.discord_bot import CitebotBot
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 15
+PAGE_TIMEOUT = 300.0
+
+
+def source_pages(articles: tuple[IndexedArticle, ...], info: IndexInfo) -> list[discord.Embed]:
+    """Embeds of up to PER_PAGE articles each: number, title (linked), date, passages."""
+    lines = []
+    for number, article in enumerate(sorted(articles, key=lambda a: (a.title.casefold(), a.document)), start=1):
+        title = escape(shorten(article.title or article.document, 120))
+        url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
+        shown = f"[{title}]({url.replace(')', '%29').replace(' ', '%20')})" if url and len(url) < 300 else title
+        details = [article.date] if article.date else []
+        details.append(f"{article.passages} passage{'s' if article.passages != 1 else ''}")
+        lines.append(f"**{number}.** {shown} · {escape(' · '.join(details))}")
+    chunks = [lines[i : i + PER_PAGE] for i in range(0, len(lines), PER_PAGE)] or [["No articles indexed yet."]]
+    pages = []
+    for page, chunk in enumerate(chunks, start=1):
+        embed = discord.Embed(
+            title=f"Indexed articles ({info.articles})",
+            description=shorten("\n".join(chunk), DESCRIPTION_LIMIT),
+            colour=COLOUR,
+        )
+        embed.set_footer(
+            text=f"Page {page}/{len(chunks)} · {info.passages} passages · built {human_time(info.built_at)}"
+        )
+        pages.append(embed)
+    return pages
+
+
+class Pager(discord.ui.View):
+    """Previous/next buttons, for the person who asked only; gone after PAGE_TIMEOUT."""
+
+    def __init__(self, pages: list[discord.Embed], owner_id: int) -> None:
+        super().__init__(timeout=PAGE_TIMEOUT)
+        self.pages, self.owner_id, self.page = pages, owner_id, 0
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.page == 0
+        self.next.disabled = self.page == len(self.pages) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message("Run `/sources` to page through the list yourself.", ephemeral=True)
+            return False
+        return True
+
+    async def _show(self, interaction: discord.Interaction, step: int) -> None:
+        self.page = min(max(self.page + step, 0), len(self.pages) - 1)
+        self._sync()
+        await interaction.response.edit_message(embed=self.pages[self.page], view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, -1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, 1)
+
+
+class LibraryCog(commands.Cog):
+    def __init__(self, bot: CitebotBot) -> None:
+        self.bot = bot
+        self._rebuilding = asyncio.Lock()
+
+    @app_commands.command(name="sources", description="List the articles I answer from.")
+    async def sources(self, interaction: discord.Interaction) -> None:
+        engine = self.bot.engine
+        articles = await asyncio.to_thread(engine.articles)
+        pages = source_pages(articles, engine.info)
+        if len(pages) == 1:
+            await interaction.response.send_message(embed=pages[0], ephemeral=True)
+        else:
+            await interaction.response.send_message(
+                embed=pages[0], view=Pager(pages, interaction.user.id), ephemeral=True
+            )
+
+    @app_commands.command(name="reindex", description="Rebuild the index from the documents folder.")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        if self._rebuilding.locked():
+            await interaction.response.send_message("A rebuild is already running; I will use it when done.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self._rebuilding:
+            text = await self._rebuild()
+        await interaction.followup.send(text, ephemeral=True)
+
+    async def _rebuild(self) -> str:
+        from bot.pipeline import build_index
+
+        engine = self.bot.engine
+        try:
+            report = await asyncio.to_thread(
+                build_index, self.bot.settings, False, getattr(engine, "embedder", None)
+            )
+            swapped = await asyncio.to_thread(engine.refresh)
+        except CitebotError as error:
+            return f"The rebuild failed; I keep answering from the previous index. {error}"
+        except Exception:
+            log.exception("Rebuilding the index failed")
+            return "The rebuild failed; I keep answering from the previous index. " + UNEXPECTED
+        state = "Questions now use it." if swapped else "The index was already current."
+        return f"{shorten(report.summary(), 1700)} {state}"
+
+
+async def setup(bot: CitebotBot) -> None:
+    await bot.add_cog(LibraryCog(bot))

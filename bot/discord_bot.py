@@ -1,0 +1,236 @@
+"""The Discord bot: a ``commands.Bot`` whose cogs only translate between Discord and ``Engine.ask``.
+
+``run_discord(settings)`` is what ``citebot discord`` calls. Retrieval runs off the event loop in one
+bounded worker thread, so the loop stays free to acknowledge every interaction within Discord's 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import CitebotError
+from bot.feedback import FeedbackStore, feedback_path
+from bot.models import Answer, IndexedArticle, IndexInfo
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.buttons", "bot.cogs.library")
+MAX_PENDING = 100
+RECENT_ANSWERS = 500
+TOKEN_HELP = (
+    "Create a bot at https://discord.com/developers/applications (your application → Bot → Reset Token), "
+    "then set DISCORD_TOKEN=<the token> in the environment or in a .env file."
+)
+
+
+class DiscordTokenError(CitebotError):
+    """No bot token, or one Discord rejects."""
+
+
+class DiscordIntentError(CitebotError):
+    """The bot asks for the Message Content intent but the application does not have it enabled."""
+
+
+class BusyError(CitebotError):
+    """Too many questions are waiting; better to say so than to answer minutes late."""
+
+
+class AskEngine(Protocol):
+    """What the Discord layer needs from ``bot.pipeline.Engine``, and nothing more."""
+
+    @property
+    def info(self) -> IndexInfo: ...
+
+    def ask(self, question: str, context: str | None = None) -> Answer: ...
+
+    def articles(self) -> tuple[IndexedArticle, ...]: ...
+
+    def refresh(self) -> bool: ...
+
+
+def bot_token(settings: Settings) -> str:
+    """The token from DISCORD_TOKEN, or a DiscordTokenError saying how to get one."""
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token:
+        raise DiscordTokenError(f"No Discord bot token: DISCORD_TOKEN is not set. {TOKEN_HELP}")
+    return token
+
+
+def configure_endpoints(settings: Settings) -> None:
+    """Point discord.py at ``settings.discord_api``/``discord_gateway`` (the real Discord by default).
+
+    discord.py has no setting for this; both class attributes are read when a request or a connection
+    is made, so assigning them before ``start()`` reaches every module that imported them.
+    """
+    discord.http.Route.BASE = settings.discord_api.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway)
+
+
+def is_loopback(url: str) -> bool:
+    host = yarl.URL(url).host or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_guard() -> aiohttp.TraceConfig:
+    """A trace hook refusing any request to a non-loopback host: a stand-in must never leak to Discord."""
+
+    async def refuse_remote(session: Any, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        if not is_loopback(str(params.url)):
+            raise aiohttp.ClientConnectionError(f"refused non-loopback request to {params.url.host}")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(refuse_remote)
+    return trace
+
+
+class RedactToken(logging.Filter):
+    """Belt and braces: whatever logs a message, the token never reaches a log line."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "[token]"), None
+        return True
+
+
+class CitebotBot(commands.Bot):
+    """Holds the engine, the feedback store and the bounded worker the cogs share."""
+
+    def __init__(self, settings: Settings, engine: AskEngine, *, workers: int = 1, **options: Any) -> None:
+        intents = discord.Intents.default()
+        # Mentions carry their content anyway; reading plain messages needs the privileged intent.
+        intents.message_content = bool(settings.ask_channel_list or settings.reply_in_thread)
+        if is_loopback(settings.discord_api):
+            options.setdefault("http_trace", loopback_guard())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self.engine = engine
+        self.feedback = FeedbackStore(feedback_path(settings))
+        self._worker = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="citebot-ask")
+        self._pending = 0
+        self._recent: OrderedDict[str, Answer] = OrderedDict()
+        self.synced: list[discord.app_commands.AppCommand] = []
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.tree.on_error = self.on_tree_error
+        self.synced = await self.tree.sync()
+        log.info("Synced %d application commands", len(self.synced))
+
+    async def on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Failed checks and errors become an ephemeral reply; unexpected ones are logged with traceback."""
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.MissingPermissions):
+            text = "You need the Manage Server permission for this command."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = "You cannot use this command here."
+        elif isinstance(original, CitebotError):
+            text = str(original)
+        else:
+            log.error("Command %s failed", interaction.command and interaction.command.name, exc_info=original)
+            text = "Something went wrong on my side; it has been logged. Please try again."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.exception("Could not report an error to the user")
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: questions are handled by the ask cog's listener."""
+
+    async def close(self) -> None:
+        await super().close()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def ask(self, question: str, context: str | None = None) -> Answer:
+        """``engine.ask`` in the single worker thread; refuses when too many questions wait."""
+        if self._pending >= MAX_PENDING:
+            raise BusyError("Too many questions are waiting right now. Please ask again in a minute.")
+        self._pending += 1
+        try:
+            call = functools.partial(self.engine.ask, question, context=context)
+            return await asyncio.get_running_loop().run_in_executor(self._worker, call)
+        finally:
+            self._pending -= 1
+
+    def remember(self, answer_id: str, answer: Answer) -> None:
+        """Keep recent answers so "More sources" needs no second retrieval (re-asked after a restart)."""
+        self._recent[answer_id] = answer
+        while len(self._recent) > RECENT_ANSWERS:
+            self._recent.popitem(last=False)
+
+    def recent(self, answer_id: str) -> Answer | None:
+        return self._recent.get(answer_id)
+
+
+async def serve(settings: Settings, token: str, engine: AskEngine, **options: Any) -> None:
+    """Run until closed; a rejected token or missing intent becomes a clear CitebotError, not a retry loop."""
+    configure_endpoints(settings)
+    bot = CitebotBot(settings, engine, **options)
+    async with bot:
+        try:
+            await bot.start(token)
+        except discord.LoginFailure:
+            raise DiscordTokenError(f"Discord rejected the bot token in DISCORD_TOKEN. {TOKEN_HELP}") from None
+        except discord.PrivilegedIntentsRequired:
+            raise DiscordIntentError(
+                "Discord refused the Message Content intent, which CITEBOT_ASK_CHANNELS and "
+                "CITEBOT_REPLY_IN_THREAD need. Enable it in the developer portal (your application → Bot → "
+                "Privileged Gateway Intents → Message Content Intent), or unset those settings."
+            ) from None
+        except discord.ConnectionClosed as closed:
+            if closed.code == 4004:
+                raise DiscordTokenError(
+                    f"Discord rejected the bot token in DISCORD_TOKEN (close code 4004). {TOKEN_HELP}"
+                ) from None
+            raise
+
+
+def run_discord(settings: Settings) -> None:
+    """``citebot discord``: check the token, open the index, warm the model, then serve until Ctrl-C."""
+    from bot.pipeline import Engine
+
+    token = bot_token(settings)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:
+        handler.addFilter(RedactToken(token))
+    engine = Engine.open(settings)
+    engine.embedder.embed(["warm up the model before the first question"])
+    log.info("Index: %d articles, %d passages, built %s", engine.info.articles, engine.info.passages, engine.info.built_at)
+    try:
+        asyncio.run(serve(settings, token, engine))
+    except KeyboardInterrupt:
+        log.info("Stopped.")

@@ -1,0 +1,160 @@
+"""Votes on answers, kept in their own SQLite file beside the index builds so rebuilds never touch them.
+
+The file also remembers each answer's question (and thread context) by answer id, so buttons under an
+answer keep working after a restart: "More sources" re-asks, a vote knows what it was about.
+User ids are stored only as salted SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.models import Citation
+from bot.settings import Settings
+
+FILE_NAME = "feedback.sqlite"
+SALT = b"citebot-feedback-v1"
+
+MIGRATIONS = (
+    """
+    CREATE TABLE answers (
+        answer_id TEXT PRIMARY KEY,
+        question TEXT NOT NULL,
+        context TEXT,
+        citations TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        answer_id TEXT NOT NULL,
+        question TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        user_hash TEXT NOT NULL,
+        vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+        created_at TEXT NOT NULL,
+        UNIQUE (answer_id, user_hash)
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    answer_id: str
+    question: str
+    context: str | None
+    citations: str
+
+
+def feedback_path(settings: Settings) -> Path:
+    return settings.index / FILE_NAME
+
+
+def hash_user(user_id: int) -> str:
+    """One-way: enough to count one vote per person, useless to find who voted."""
+    return hashlib.sha256(SALT + str(user_id).encode()).hexdigest()
+
+
+def citations_json(citations: tuple[Citation, ...]) -> str:
+    return json.dumps(
+        [{"document": c.document, "start": c.start, "end": c.end, "sentence": c.sentence} for c in citations],
+        ensure_ascii=False,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class FeedbackStore:
+    """Small synchronous store; a connection per call keeps it safe from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                connection.executescript(script)
+                connection.execute(f"PRAGMA user_version = {number:d}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=10)
+        try:
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def remember_answer(self, answer_id: str, question: str, context: str | None, citations: tuple[Citation, ...]) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO answers (answer_id, question, context, citations, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (answer_id, question, context, citations_json(citations), _now()),
+            )
+
+    def answer(self, answer_id: str) -> AnswerRecord | None:
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT answer_id, question, context, citations FROM answers WHERE answer_id = ?", (answer_id,)
+            ).fetchone()
+        return None if row is None else AnswerRecord(*row)
+
+    def record_vote(self, answer_id: str, user_id: int, vote: int) -> bool:
+        """Store (or change) this user's vote on the answer; False if the answer is unknown."""
+        if vote not in (-1, 1):
+            raise ValueError(f"a vote is +1 or -1, not {vote}")
+        record = self.answer(answer_id)
+        if record is None:
+            return False
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO feedback (answer_id, question, citations, user_hash, vote, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (answer_id, user_hash) DO UPDATE SET vote = excluded.vote, created_at = excluded.created_at",
+                (answer_id, record.question, record.citations, hash_user(user_id), vote, _now()),
+            )
+        return True
+
+    def votes(self) -> list[tuple[str, str, str, int, str]]:
+        """(question, citations JSON, user hash, vote, created_at), oldest first."""
+        with self._connect() as connection:
+            return connection.execute(
+                "SELECT question, citations, user_hash, vote, created_at FROM feedback ORDER BY id"
+            ).fetchall()
+
+    def summary(self, worst: int = 5) -> str:
+        with self._connect() as connection:
+            up, down = connection.execute(
+                "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback"
+            ).fetchone()
+            answered = connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            disliked = connection.execute(
+                "SELECT question, SUM(vote = -1) AS downs, SUM(vote = 1) AS ups FROM feedback "
+                "GROUP BY question HAVING downs > 0 ORDER BY downs DESC, ups ASC, question LIMIT ?",
+                (worst,),
+            ).fetchall()
+        if up + down == 0:
+            return f"No feedback yet ({answered} answers given in Discord)."
+        lines = [f"{up + down} votes on {answered} answers: {up} 👍, {down} 👎 ({100 * up / (up + down):.0f}% helpful)."]
+        if disliked:
+            lines.append("Most 👎 questions:")
+            lines.extend(f"  {downs} 👎 / {ups} 👍  {question}" for question, downs, ups in disliked)
+        return "\n".join(lines)
+
+
+def feedback_summary(settings: Settings) -> str:
+    """What ``citebot feedback`` prints."""
+    path = feedback_path(settings)
+    if not path.exists():
+        return f"No feedback yet ({path} does not exist: the Discord bot has not answered anything)."
+    return FeedbackStore(path).summary()
