@@ -101,6 +101,57 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
             click.echo(render_json_error(line.rstrip("\n"), str(error)))
 
 
+@main.command()
+@click.argument("source")
+@documents_option
+@index_option
+def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
+    """Add the article at SOURCE (an http(s) address or a file) to the documents, then index it."""
+    from bot.fetch import add_source
+    from bot.pipeline import build_index
+
+    settings = settings_for(documents, index_dir)
+    added = add_source(source, settings.documents)
+    verb = "Already present as" if added.already_present else "Saved"
+    click.echo(f"{verb} {added.path}: {added.title}")
+    click.echo(build_index(settings, progress=progress_wanted()).summary())
+
+
+@main.command()
+@index_option
+def stats(index_dir: Path | None) -> None:
+    """Print what the index holds and how it was built."""
+    from bot.onnx_embed import query_model
+    from bot.store import Store
+
+    settings = settings_for(None, index_dir)
+    store = Store.open(settings.index)
+    info = store.info
+    fast = "ONNX" if query_model(store.build, info.model) else "none, queries load sentence-transformers"
+    if settings.min_score is None:
+        min_score = f"{info.min_score:g} (recorded with the index)"
+    else:
+        min_score = f"{settings.min_score:g} (CITEBOT_MIN_SCORE; the index records {info.min_score:g})"
+    rows = (
+        ("Index", str(store.build)),
+        ("Articles", f"{info.articles:,}"),
+        ("Passages", f"{info.passages:,}"),
+        ("Sentences", f"{info.sentences:,}"),
+        ("Model", f"{info.model} ({info.dimension} dimensions)"),
+        ("Query model", fast),
+        ("Built", info.built_at),
+        ("Size on disk", f"{folder_size(store.build) / 1e6:,.1f} MB"),
+        ("Min score", min_score),
+    )
+    for label, value in rows:
+        click.echo(f"{label + ':':<14}{value}")
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of every file below ``folder`` (hard-linked files counted in full)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def open_engine(settings: Any) -> Any:
     """The engine over the current index, building one first when there is none yet.
 
@@ -117,3 +168,21 @@ def open_engine(settings: Any) -> Any:
         report = build_index(settings, progress=progress_wanted(), embedder=embedder)
         click.echo(report.summary(), err=True)
         return Engine.open(settings, embedder)
+
+
+@main.command()
+def discord() -> None:
+    """Run the Discord bot (token from DISCORD_TOKEN, in the environment or .env)."""
+    from bot.discord_bot import run_discord
+    from bot.settings import load_settings
+
+    run_discord(load_settings())
+
+
+@main.command()
+@index_option
+def feedback(index_dir: Path | None) -> None:
+    """Summarise the 👍 / 👎 votes people gave answers in Discord."""
+    from bot.feedback import feedback_summary
+
+    click.echo(feedback_summary(settings_for(None, index_dir)))

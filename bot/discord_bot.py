@@ -146,7 +146,9 @@ class CitebotBot(commands.Bot):
         self.synced = await self.tree.sync()
         log.info("Synced %d application commands", len(self.synced))
 
-    async def on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         """Failed checks and errors become an ephemeral reply; unexpected ones are logged with traceback."""
         original = getattr(error, "original", error)
         if isinstance(error, app_commands.MissingPermissions):
@@ -156,7 +158,9 @@ class CitebotBot(commands.Bot):
         elif isinstance(original, CitebotError):
             text = str(original)
         else:
-            log.error("Command %s failed", interaction.command and interaction.command.name, exc_info=original)
+            log.error(
+                "Command %s failed", interaction.command and interaction.command.name, exc_info=original
+            )
             text = "Something went wrong on my side; it has been logged. Please try again."
         try:
             if interaction.response.is_done():
@@ -202,7 +206,9 @@ async def serve(settings: Settings, token: str, engine: AskEngine, **options: An
         try:
             await bot.start(token)
         except discord.LoginFailure:
-            raise DiscordTokenError(f"Discord rejected the bot token in DISCORD_TOKEN. {TOKEN_HELP}") from None
+            raise DiscordTokenError(
+                f"Discord rejected the bot token in DISCORD_TOKEN. {TOKEN_HELP}"
+            ) from None
         except discord.PrivilegedIntentsRequired:
             raise DiscordIntentError(
                 "Discord refused the Message Content intent, which CITEBOT_ASK_CHANNELS and "
@@ -229,7 +235,12 @@ def run_discord(settings: Settings) -> None:
         handler.addFilter(RedactToken(token))
     engine = Engine.open(settings)
     engine.embedder.embed(["warm up the model before the first question"])
-    log.info("Index: %d articles, %d passages, built %s", engine.info.articles, engine.info.passages, engine.info.built_at)
+    log.info(
+        "Index: %d articles, %d passages, built %s",
+        engine.info.articles,
+        engine.info.passages,
+        engine.info.built_at,
+    )
     try:
         asyncio.run(serve(settings, token, engine))
     except KeyboardInterrupt:

@@ -94,7 +94,9 @@ class FeedbackStore:
         finally:
             connection.close()
 
-    def remember_answer(self, answer_id: str, question: str, context: str | None, citations: tuple[Citation, ...]) -> None:
+    def remember_answer(
+        self, answer_id: str, question: str, context: str | None, citations: tuple[Citation, ...]
+    ) -> None:
         with self._connect() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO answers (answer_id, question, context, citations, created_at) "
@@ -105,7 +107,8 @@ class FeedbackStore:
     def answer(self, answer_id: str) -> AnswerRecord | None:
         with self._connect() as connection:
             row = connection.execute(
-                "SELECT answer_id, question, context, citations FROM answers WHERE answer_id = ?", (answer_id,)
+                "SELECT answer_id, question, context, citations FROM answers WHERE answer_id = ?",
+                (answer_id,),
             ).fetchone()
         return None if row is None else AnswerRecord(*row)
 
@@ -120,7 +123,8 @@ class FeedbackStore:
             connection.execute(
                 "INSERT INTO feedback (answer_id, question, citations, user_hash, vote, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (answer_id, user_hash) DO UPDATE SET vote = excluded.vote, created_at = excluded.created_at",
+                "ON CONFLICT (answer_id, user_hash) "
+                "DO UPDATE SET vote = excluded.vote, created_at = excluded.created_at",
                 (answer_id, record.question, record.citations, hash_user(user_id), vote, _now()),
             )
         return True
@@ -145,7 +149,10 @@ class FeedbackStore:
             ).fetchall()
         if up + down == 0:
             return f"No feedback yet ({answered} answers given in Discord)."
-        lines = [f"{up + down} votes on {answered} answers: {up} 👍, {down} 👎 ({100 * up / (up + down):.0f}% helpful)."]
+        lines = [
+            f"{up + down} votes on {answered} answers: {up} 👍, {down} 👎 "
+            f"({100 * up / (up + down):.0f}% helpful)."
+        ]
         if disliked:
             lines.append("Most 👎 questions:")
             lines.extend(f"  {downs} 👎 / {ups} 👍  {question}" for question, downs, ups in disliked)

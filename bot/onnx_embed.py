@@ -8,6 +8,7 @@ tokenizers library; torch is imported at build time only, by ``export_onnx``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -69,8 +70,10 @@ class Manifest:
 
 def export_onnx(model: SentenceTransformer | str, destination: Path, name: str | None = None) -> Manifest:
     """Write ``model`` (a loaded SentenceTransformer or a name/path) as ONNX plus its tokenizer into
-    ``destination``. Only Transformer → Pooling (mean or cls) → optional Normalize pipelines are
-    exported: anything else would embed differently from sentence-transformers, so it is refused."""
+    ``destination``. The loaded modules are what the model's modules.json and 1_Pooling/config.json
+    describe; only Transformer → Pooling (mean or cls) → optional Normalize pipelines are exported
+    (vectors are always L2-normalised, as the Embedder protocol asks): anything else would embed
+    differently from sentence-transformers, so it is refused."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Normalize, Pooling, Transformer
@@ -131,8 +134,10 @@ def export_onnx(model: SentenceTransformer | str, destination: Path, name: str |
                 pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    encoded = tokenizer(["A short example.", "A longer example sentence, so that the batch is padded."],
-                        padding=True, return_tensors="pt")
+    if importlib.util.find_spec("onnx") is None:
+        raise ModelError("Exporting the query model needs the onnx package. Run `pip install onnx`.")
+    examples = ["A short example.", "A longer example sentence, so that the batch is padded."]
+    encoded = tokenizer(examples, padding=True, return_tensors="pt")
     example = tuple(encoded[n] for n in inputs)
     destination.mkdir(parents=True, exist_ok=True)
     encoder = Encoder(transformer.auto_model).eval()
@@ -150,8 +155,11 @@ def export_onnx(model: SentenceTransformer | str, destination: Path, name: str |
                 opset_version=ONNX_OPSET,
                 dynamo=False,
             )
-    except Exception as error:  # the exporter raises many kinds, e.g. when the onnx package is missing
-        raise ModelError(f"Could not export {name!r} to ONNX ({error}). Run `pip install onnx`.") from None
+    except Exception as error:  # the exporter raises many kinds for graphs it cannot trace
+        raise ModelError(
+            f"Could not export {name!r} to ONNX ({error}). Use a model torch.onnx.export can trace, "
+            "e.g. sentence-transformers/all-MiniLM-L6-v2."
+        ) from None
     query_tokenizer = Tokenizer.from_str(backend.to_str())
     query_tokenizer.enable_truncation(manifest.max_seq_length)
     query_tokenizer.enable_padding(pad_id=tokenizer.pad_token_id or 0, pad_token=tokenizer.pad_token or "[PAD]")

@@ -20,6 +20,7 @@ from bot.documents import FoundDocument, Skipped, UnreadableDocument, load_artic
 from bot.embed import Embedder, SentenceTransformerEmbedder
 from bot.errors import (
     REBUILD_HINT,
+    CitebotError,
     DocumentsError,
     IndexCorruptError,
     IndexMismatchError,
@@ -30,7 +31,7 @@ from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
 from bot.onnx_embed import query_embedder, reuse_or_export
 from bot.retrieve import Retriever
 from bot.settings import Settings
-from bot.store import BuildWriter, Store, current_build
+from bot.store import CURRENT, BuildWriter, Store, current_build
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ MAX_QUESTION_CHARS = 2000
 EMBED_BATCH = 256
 CITATION_CANDIDATES = 12
 # Chosen on eval/dev.jsonl by `citebot eval --calibrate` (see eval/README.md); CITEBOT_MIN_SCORE overrides.
-CALIBRATED_MIN_SCORE = 0.45
+CALIBRATED_MIN_SCORE = 0.15
 
 
 @dataclass(frozen=True)
@@ -188,13 +189,16 @@ def check_question(question: str) -> str:
 
 
 class Engine:
-    """A loaded index and model, answering questions; ``refresh`` swaps in a newer index."""
+    """A loaded index and model, answering questions. Before each question it looks (one ``stat``)
+    whether a newer index was published, by ``citebot index`` in another shell or by ``/reindex``,
+    and swaps it in; a question in flight finishes on the index it started with."""
 
     def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
         self._retriever = Retriever(self._checked(store), embedder)
         self._swap = threading.Lock()
+        self._published = self._pointer_stamp()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -217,9 +221,12 @@ class Engine:
 
     @property
     def min_score(self) -> float:
+        return self._min_score(self._retriever)
+
+    def _min_score(self, retriever: Retriever) -> float:
         if self.settings.min_score is not None:
             return self.settings.min_score
-        return self.info.min_score
+        return retriever.store.info.min_score
 
     def articles(self) -> tuple[IndexedArticle, ...]:
         return self._retriever.store.articles()
@@ -227,13 +234,16 @@ class Engine:
     def search(
         self, question: str, mode: RetrievalMode = RetrievalMode.HYBRID, limit: int = 5, context: str | None = None
     ) -> tuple[Passage, ...]:
+        self.refresh()
         retriever = self._retriever
         return retriever.search(retriever.query(check_question(question), context), mode, limit)
 
     def ask(self, question: str, context: str | None = None, mode: RetrievalMode = RetrievalMode.HYBRID) -> Answer:
         question = check_question(question)
-        passages = self.search(question, mode, CITATION_CANDIDATES, context)
-        return answer(question, passages, self.min_score)
+        self.refresh()
+        retriever = self._retriever
+        passages = retriever.search(retriever.query(question, context), mode, CITATION_CANDIDATES)
+        return answer(question, passages, self._min_score(retriever))
 
     def top_score(self, question: str, mode: RetrievalMode = RetrievalMode.HYBRID) -> float:
         """The score abstention compares with ``min_score``: the best passage's."""
@@ -241,13 +251,28 @@ class Engine:
         return passages[0].score if passages else 0.0
 
     def refresh(self) -> bool:
-        """Swap in the published index if it is newer than the one in use; questions in flight
-        finish on the old one."""
+        """Swap in the published index if it changed since the one in use. A new build that cannot
+        be opened is logged and the current one keeps serving."""
+        if self._pointer_stamp() == self._published:
+            return False
         with self._swap:
-            build = current_build(self.settings.index)
-            if build is None or build == self._retriever.store.build:
+            stamp = self._pointer_stamp()
+            if stamp == self._published:
                 return False
-            store = self._checked(Store(build))
-            self._retriever = Retriever(store, self.embedder)
+            self._published = stamp
+            try:
+                build = current_build(self.settings.index)
+                if build is None or build == self._retriever.store.build:
+                    return False
+                self._retriever = Retriever(self._checked(Store(build)), self.embedder)
+            except CitebotError as error:
+                log.error("Kept the index in use; the new one could not be opened: %s", error)
+                return False
             log.info("Swapped in the index %s", build.name)
             return True
+
+    def _pointer_stamp(self) -> int | None:
+        try:
+            return (self.settings.index / CURRENT).stat().st_mtime_ns
+        except OSError:
+            return None

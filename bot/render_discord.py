@@ -59,7 +59,9 @@ def escape(text: str) -> str:
     """
     text = _ALWAYS.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: m.group(1) + "".join("\\" + c for c in m.group(2)), text)
-    return _MENTION.sub(lambda m: "@\u200b" + m.group(1) if m.group(1) else "<@\u200b" + m.group(2) + ">", text)
+    return _MENTION.sub(
+        lambda m: "@\u200b" + m.group(1) if m.group(1) else "<@\u200b" + m.group(2) + ">", text
+    )
 
 
 def shorten(text: str, limit: int) -> str:
@@ -158,8 +160,10 @@ def text_fragment_url(url: str | None, sentence: str) -> str | None:
     if not words:
         return base
     if len(words) > LONG_SENTENCE_WORDS:
-        directive = _fragment_encode(" ".join(words[:FRAGMENT_WORDS])) + "," + _fragment_encode(
-            " ".join(words[-FRAGMENT_WORDS:])
+        directive = (
+            _fragment_encode(" ".join(words[:FRAGMENT_WORDS]))
+            + ","
+            + _fragment_encode(" ".join(words[-FRAGMENT_WORDS:]))
         )
     else:
         directive = _fragment_encode(" ".join(words))
@@ -272,7 +276,11 @@ def limit_problems(reply: DiscordReply) -> list[str]:
             problems.append(f"description {len(embed.description or '')} > {DESCRIPTION_LIMIT}")
         if len(embed.footer.text or "") > FOOTER_LIMIT:
             problems.append(f"footer {len(embed.footer.text or '')} > {FOOTER_LIMIT}")
-        problems.extend(f"field value {len(f.value)} > {FIELD_VALUE_LIMIT}" for f in embed.fields if len(f.value) > FIELD_VALUE_LIMIT)
+        problems.extend(
+            f"field value {len(f.value)} > {FIELD_VALUE_LIMIT}"
+            for f in embed.fields
+            if len(f.value) > FIELD_VALUE_LIMIT
+        )
     total = sum(len(embed) for embed in reply.embeds)
     if total > EMBEDS_TOTAL_LIMIT:
         problems.append(f"embeds total {total} > {EMBEDS_TOTAL_LIMIT}")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import snowballstemmer
@@ -41,14 +42,71 @@ STOPWORDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Weights:
-    """How a sentence's score is made: all parts lie in [0, 1], so the sum is comparable across
-    questions and a single abstention threshold means the same thing everywhere."""
+FEATURES = (
+    "sentence",  # cosine of question and sentence
+    "neighbours",  # best cosine of the sentences around it in its passage
+    "passage",  # cosine of question and the passage (mean of its sentence vectors)
+    "coverage",  # share of the question's IDF weight that the sentence holds
+    "passage_coverage",  # the same over the whole passage
+    "rank",  # 1 / (1 + the passage's rank after fusion)
+    "short",  # 1 for a sentence under six words
+    "answer_type",  # +1 when the sentence holds what the question asks for (number, time, name), -1 when not
+    "bigrams",  # share of the question's word pairs found in the sentence
+    "length",  # log(1 + words in the sentence)
+)
 
-    sentence: float = 0.55
-    context: float = 0.15
-    coverage: float = 0.30
+
+@dataclass(frozen=True)
+class Scorer:
+    """A linear ranking of sentences, fitted per question (softmax over its candidates), and a
+    logistic calibration of the best one's score. The score estimates the probability that the
+    sentence answers the question, so one abstention threshold means the same on every question."""
+
+    weights: tuple[float, ...]
+    scale: float
+    offset: float
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.scale * (features @ np.asarray(self.weights)) + self.offset)))
+
+
+# Fitted by benchmarks/fit_scorer.py on eval/dev.jsonl and half of SQuAD v1.1 dev (its docstring
+# has the command and the figures); never on eval/test.jsonl.
+FITTED_SCORER = Scorer(
+    weights=(5.1852, -1.0741, 10.3484, 3.3155, 6.0146, 0.3825, 2.4616, 0.9005, 4.3421, 0.8966),
+    scale=0.268,
+    offset=-4.2051,
+)
+
+NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|"
+    r"millions?|billions?)\b",
+    re.IGNORECASE,
+)
+TIME = re.compile(
+    r"\b(?:1\d{3}|20\d{2})\b|\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|century|decade|ago|earlier|later)\b"
+)
+NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
+QUESTION_TYPES = (
+    (re.compile(r"\bhow (?:many|much|long|old|far|large|big)\b|\bwhat (?:percentage|number|amount)\b"), NUMBER),
+    (re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time|century)\b|\bwhich year\b"), TIME),
+    (re.compile(r"\bwho\b|\bwhom\b|\bwhose\b"), NAME),
+)
+
+
+def answer_pattern(question: str) -> re.Pattern[str] | None:
+    """What a sentence answering this question must hold, for how many / when / who questions."""
+    lowered = question.casefold()
+    return next((answer for asks, answer in QUESTION_TYPES if asks.search(lowered)), None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a well-ranked passage, with the features the scorer reads (see FEATURES)."""
+
+    sentence: StoredSentence
+    features: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -56,6 +114,8 @@ class Query:
     text: str
     vector: np.ndarray
     terms: tuple[str, ...]
+    pairs: frozenset[tuple[str, str]]
+    answer: re.Pattern[str] | None
 
     @property
     def match(self) -> str:
@@ -63,9 +123,15 @@ class Query:
         return " OR ".join(f'"{term}"' for term in self.terms)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+    """One stemmer per thread: a snowball stemmer keeps state while it works."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def words(text: str) -> list[str]:
@@ -77,53 +143,96 @@ def content_terms(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w for w in words(text) if w not in STOPWORDS))[:MAX_QUERY_TERMS]
 
 
+def word_pairs(text: str) -> frozenset[tuple[str, str]]:
+    return frozenset(pairwise(stems(words(text))))
+
+
 def stems(terms: tuple[str, ...] | list[str]) -> list[str]:
     return _stemmer().stemWords(list(terms))
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, weights: Weights = Weights()) -> None:
+    def __init__(self, store: Store, embedder: Embedder, scorer: Scorer = FITTED_SCORER) -> None:
         self.store = store
         self.embedder = embedder
-        self.weights = weights
+        self.scorer = scorer
 
     def query(self, question: str, context: str | None = None) -> Query:
         text = f"{context}\n{question}" if context else question
         vector = self.embedder.embed([text])[0]
-        return Query(text=text, vector=vector, terms=content_terms(text))
+        return Query(
+            text=text,
+            vector=vector,
+            terms=content_terms(text),
+            pairs=word_pairs(question),
+            answer=answer_pattern(question),
+        )
 
     def search(self, query: Query, mode: RetrievalMode, limit: int) -> tuple[Passage, ...]:
         """The ``limit`` best passages, best first, each with its best sentence."""
+        candidates = self.candidates(query, mode)
+        if not candidates:
+            return ()
+        scores = self.scorer.score(np.array([candidate.features for candidate in candidates]))
+        best: dict[int, tuple[StoredSentence, float]] = {}
+        for candidate, score in zip(candidates, scores, strict=True):
+            chunk_id = candidate.sentence.chunk_id
+            if chunk_id not in best or score > best[chunk_id][1]:
+                best[chunk_id] = (candidate.sentence, float(score))
+        chunks = self.store.chunks(best)
+        passages = [
+            Passage(
+                chunk_id=chunk_id,
+                article=self.store.article(chunks[chunk_id].article_id),
+                start=chunks[chunk_id].start,
+                end=chunks[chunk_id].end,
+                text=chunks[chunk_id].text,
+                score=score,
+                sentence=Sentence(sentence.start, sentence.end, sentence.text),
+                sentence_score=score,
+            )
+            for chunk_id, (sentence, score) in best.items()
+        ]
+        passages.sort(key=lambda passage: (-passage.score, passage.chunk_id))
+        return tuple(passages[:limit])
+
+    def candidates(self, query: Query, mode: RetrievalMode) -> list[Candidate]:
+        """Every sentence of the best fused passages, with its features."""
         ranked = self._fused_chunks(query, mode)[:RERANKED_PASSAGES]
         if not ranked:
-            return ()
-        chunks = self.store.chunks(ranked)
+            return []
+        rank = {chunk_id: position for position, chunk_id in enumerate(ranked)}
         sentences = self.store.sentences_of_chunks(ranked)
-        scored = self._score_sentences(query, sentences)
-        best: dict[int, tuple[StoredSentence, float]] = {}
-        for sentence, score in scored:
-            if sentence.chunk_id not in best or score > best[sentence.chunk_id][1]:
-                best[sentence.chunk_id] = (sentence, score)
-        passages = []
-        for chunk_id in ranked:
-            if chunk_id not in best:
-                continue
-            chunk = chunks[chunk_id]
-            sentence, score = best[chunk_id]
-            passages.append(
-                Passage(
-                    chunk_id=chunk_id,
-                    article=self.store.article(chunk.article_id),
-                    start=chunk.start,
-                    end=chunk.end,
-                    text=chunk.text,
-                    score=score,
-                    sentence=Sentence(sentence.start, sentence.end, sentence.text),
-                    sentence_score=score,
+        vectors = self.store.sentence_vectors([sentence.id for sentence in sentences])
+        similarity = np.clip(vectors @ query.vector, 0.0, 1.0)
+        weights = self._term_weights(query)
+        by_chunk: dict[int, list[int]] = defaultdict(list)
+        for position, sentence in enumerate(sentences):
+            by_chunk[sentence.chunk_id].append(position)
+        candidates = []
+        for chunk_id, positions in by_chunk.items():
+            mean = vectors[positions].mean(axis=0)
+            passage_similarity = float(np.clip(mean @ query.vector / max(float(np.linalg.norm(mean)), 1e-9), 0, 1))
+            passage_stems = set(stems(words(" ".join(sentences[p].text for p in positions))))
+            passage_coverage = _coverage(weights, passage_stems)
+            for index, position in enumerate(positions):
+                neighbours = [p for p in positions[max(0, index - 1) : index + 2] if p != position]
+                text = sentences[position].text
+                sentence_stems = stems(words(text))
+                features = (
+                    float(similarity[position]),
+                    float(max((similarity[p] for p in neighbours), default=0.0)),
+                    passage_similarity,
+                    _coverage(weights, set(sentence_stems)),
+                    passage_coverage,
+                    1.0 / (1.0 + rank[chunk_id]),
+                    1.0 if len(text.split()) < 6 else 0.0,
+                    0.0 if query.answer is None else 1.0 if query.answer.search(text) else -1.0,
+                    len(query.pairs & set(pairwise(sentence_stems))) / len(query.pairs) if query.pairs else 0.0,
+                    math.log1p(len(sentence_stems)),
                 )
-            )
-        passages.sort(key=lambda passage: passage.score, reverse=True)
-        return tuple(passages[:limit])
+                candidates.append(Candidate(sentences[position], features))
+        return candidates
 
     def _fused_chunks(self, query: Query, mode: RetrievalMode) -> list[int]:
         rankings: list[list[int]] = []
@@ -143,29 +252,6 @@ class Retriever:
                 ranked.append(chunk_id)
         return ranked
 
-    def _score_sentences(self, query: Query, sentences: list[StoredSentence]) -> list[tuple[StoredSentence, float]]:
-        """Each sentence scored by its own similarity, its neighbours' and the question words it covers."""
-        vectors = self.store.sentence_vectors([sentence.id for sentence in sentences])
-        similarity = np.clip(vectors @ query.vector, 0.0, 1.0)
-        by_chunk: dict[int, list[int]] = defaultdict(list)
-        for position, sentence in enumerate(sentences):
-            by_chunk[sentence.chunk_id].append(position)
-        weights = self._term_weights(query)
-        scored = []
-        for positions in by_chunk.values():
-            for index, position in enumerate(positions):
-                neighbours = positions[max(0, index - 1) : index + 2]
-                context = float(np.max(similarity[neighbours]))
-                window = " ".join(sentences[p].text for p in neighbours)
-                coverage = _coverage(weights, sentences[position].text, window)
-                score = (
-                    self.weights.sentence * float(similarity[position])
-                    + self.weights.context * context
-                    + self.weights.coverage * coverage
-                )
-                scored.append((sentences[position], score))
-        return scored
-
     def _term_weights(self, query: Query) -> dict[str, float]:
         """Inverse document frequency of each question stem over the passages."""
         total = max(self.store.info.passages, 1)
@@ -176,15 +262,10 @@ class Retriever:
         return weights
 
 
-def _coverage(weights: dict[str, float], sentence: str, window: str) -> float:
-    """The share of the question's weight found in the sentence (fully) or its neighbours (half)."""
+def _coverage(weights: dict[str, float], found: set[str]) -> float:
+    """The share of the question's term weight that the text holds."""
     total = sum(weights.values())
-    if not total:
-        return 0.0
-    in_sentence = set(stems(words(sentence)))
-    in_window = set(stems(words(window)))
-    found = sum(w if stem in in_sentence else w / 2 if stem in in_window else 0.0 for stem, w in weights.items())
-    return found / total
+    return sum(weight for stem, weight in weights.items() if stem in found) / total if total else 0.0
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = FUSION_K) -> list[int]:

@@ -20,8 +20,8 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import yarl
 from aiohttp import WSMsgType, web
@@ -61,7 +61,7 @@ class _Ids:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -192,10 +192,20 @@ class InteractionRecord:
     original: dict[str, Any] | None = None
     followups: list[dict[str, Any]] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
+    answered_at: float | None = None
 
     @property
     def ack_latency(self) -> float | None:
         return None if self.acked_at is None else self.acked_at - self.created
+
+    @property
+    def answer_latency(self) -> float | None:
+        """From INTERACTION_CREATE to the first visible message (not the "thinking" placeholder)."""
+        return None if self.answered_at is None else self.answered_at - self.created
+
+    def _answered(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = time.monotonic()
 
     @property
     def replies(self) -> list[dict[str, Any]]:
@@ -435,7 +445,11 @@ class DiscordStandIn:
         headers: dict[str, str] = {}
         if status == 429:
             body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-            headers = {"Via": "1.1 google", "Retry-After": str(int(retry_after) + 1), "X-RateLimit-Scope": "user"}
+            headers = {
+                "Via": "1.1 google",
+                "Retry-After": str(int(retry_after) + 1),
+                "X-RateLimit-Scope": "user",
+            }
         self._faults.append(_Fault(method, re.compile(path_pattern), status, body, headers, times))
 
     @web.middleware
@@ -458,12 +472,22 @@ class DiscordStandIn:
         response = await handler(request)
         return await self._record(request, body, response)
 
-    async def _record(self, request: web.Request, body: Any, response: web.StreamResponse) -> web.StreamResponse:
+    async def _record(
+        self, request: web.Request, body: Any, response: web.StreamResponse
+    ) -> web.StreamResponse:
         answered = None
         if isinstance(response, web.Response) and response.body:
             answered = json.loads(response.body)  # type: ignore[arg-type]
         self.requests.append(
-            Recorded(time.monotonic(), request.method, request.path, dict(request.query), body, response.status, answered)
+            Recorded(
+                time.monotonic(),
+                request.method,
+                request.path,
+                dict(request.query),
+                body,
+                response.status,
+                answered,
+            )
         )
         await self._notify()
         return response
@@ -478,7 +502,8 @@ class DiscordStandIn:
             self.gateway_sent.append(payload)
             if connection.compress:
                 await connection.ws.send_bytes(
-                    connection.compressor.compress(data.encode()) + connection.compressor.flush(zlib.Z_SYNC_FLUSH)
+                    connection.compressor.compress(data.encode())
+                    + connection.compressor.flush(zlib.Z_SYNC_FLUSH)
                 )
             else:
                 await connection.ws.send_str(data)
@@ -604,16 +629,26 @@ class DiscordStandIn:
             {
                 "url": self.gateway_url,
                 "shards": 1,
-                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
             }
         )
 
-    async def _put_commands(self, request: web.Request, body: Any, app_id: str, guild_id: str | None = None) -> web.Response:
+    async def _put_commands(
+        self, request: web.Request, body: Any, app_id: str, guild_id: str | None = None
+    ) -> web.Response:
         if app_id != self.application_id or not isinstance(body, list):
             return _error(400, 50035, "Invalid Form Body")
         commands = []
         for command in body:
-            if not re.fullmatch(r"[-_\w]{1,32}", command.get("name", "")) or len(command.get("description", "")) > 100:
+            if (
+                not re.fullmatch(r"[-_\w]{1,32}", command.get("name", ""))
+                or len(command.get("description", "")) > 100
+            ):
                 return _error(400, 50035, "Invalid Form Body", {"name": command.get("name")})
             commands.append(
                 {
@@ -633,7 +668,9 @@ class DiscordStandIn:
         self.commands = commands
         return json_response(commands)
 
-    async def _put_guild_commands(self, request: web.Request, body: Any, app_id: str, guild_id: str) -> web.Response:
+    async def _put_guild_commands(
+        self, request: web.Request, body: Any, app_id: str, guild_id: str
+    ) -> web.Response:
         return await self._put_commands(request, body, app_id, guild_id)
 
     async def _get_commands(self, request: web.Request, body: Any, app_id: str) -> web.Response:
@@ -656,20 +693,28 @@ class DiscordStandIn:
         if refused:
             return refused
         reference = body.get("message_reference")
-        if reference and str(reference.get("message_id")) not in self.messages and reference.get("fail_if_not_exists", True):
+        if (
+            reference
+            and str(reference.get("message_id")) not in self.messages
+            and reference.get("fail_if_not_exists", True)
+        ):
             return _error(400, 50035, "Invalid Form Body", {"message_reference": "Unknown message"})
         message = self._message(channel_id, self.bot_user, body)
         self.messages[message["id"]] = message
         await self.dispatch("MESSAGE_CREATE", message)
         return json_response(message)
 
-    async def _get_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
+    async def _get_message(
+        self, request: web.Request, body: Any, channel_id: str, message_id: str
+    ) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
         return json_response(message)
 
-    async def _edit_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
+    async def _edit_message(
+        self, request: web.Request, body: Any, channel_id: str, message_id: str
+    ) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
@@ -680,7 +725,9 @@ class DiscordStandIn:
         message.update(body, edited_timestamp=_now_iso())
         return json_response(message)
 
-    async def _delete_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
+    async def _delete_message(
+        self, request: web.Request, body: Any, channel_id: str, message_id: str
+    ) -> web.Response:
         if self.messages.pop(message_id, None) is None:
             return _error(404, 10008, "Unknown Message")
         return web.Response(status=204)
@@ -688,7 +735,9 @@ class DiscordStandIn:
     async def _no_content(self, request: web.Request, body: Any, *ids: str) -> web.Response:
         return web.Response(status=204)
 
-    async def _start_thread(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
+    async def _start_thread(
+        self, request: web.Request, body: Any, channel_id: str, message_id: str
+    ) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
@@ -722,7 +771,9 @@ class DiscordStandIn:
     def _interaction_by_token(self, token: str) -> InteractionRecord | None:
         return next((i for i in self.interactions.values() if i.token == token), None)
 
-    async def _callback(self, request: web.Request, body: Any, interaction_id: str, token: str) -> web.Response:
+    async def _callback(
+        self, request: web.Request, body: Any, interaction_id: str, token: str
+    ) -> web.Response:
         record = self.interactions.get(interaction_id)
         if record is None or record.token != token:
             return _error(404, 10062, "Unknown interaction")
@@ -741,6 +792,8 @@ class DiscordStandIn:
         record.acked_at, record.ack_type = time.monotonic(), kind
         record.ack_flags = int(data.get("flags") or 0)
         resource: dict[str, Any] | None = None
+        if kind in (4, 7):
+            record._answered()
         if kind in (4, 5):
             flags = LOADING if kind == 5 else 0
             message = self._message(record.payload["channel_id"], self.bot_user, data, flags=flags)
@@ -774,14 +827,18 @@ class DiscordStandIn:
             flags = record.ack_flags & EPHEMERAL
             replaced = self._message(record.original["channel_id"], self.bot_user, body, flags=flags)
             record.original.update({**replaced, "id": record.original["id"]})
+            record._answered()
             await self._notify()
             return json_response(record.original)
         message = self._message(record.payload["channel_id"], self.bot_user, body)
         self.messages[message["id"]] = message
         record.followups.append(message)
+        record._answered()
         return json_response(message)
 
-    async def _original(self, request: web.Request, body: Any, app_id: str, token: str, which: str) -> web.Response:
+    async def _original(
+        self, request: web.Request, body: Any, app_id: str, token: str, which: str
+    ) -> web.Response:
         record = self._interaction_by_token(token)
         if record is None or app_id != self.application_id:
             return _error(404, 10015, "Unknown Webhook")
@@ -801,9 +858,10 @@ class DiscordStandIn:
             return refused
         message.update(body, edited_timestamp=_now_iso(), pinged=pinged(body))
         message["flags"] = message["flags"] & ~LOADING
+        record._answered()
         return json_response(message)
 
-    _routes: list[tuple[str, str, Callable[..., Any], bool]] = [
+    _routes: ClassVar[list[tuple[str, str, Callable[..., Any], bool]]] = [
         (r"/users/@me", "GET", _get_me, True),
         (r"/oauth2/applications/@me", "GET", _get_application, True),
         (r"/gateway", "GET", _get_gateway, False),
@@ -859,13 +917,19 @@ class DiscordStandIn:
         ]
 
     def bot_messages_in(self, channel_id: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages.values() if m["channel_id"] == channel_id and m["author"]["id"] == self.bot_user["id"]]
+        return [
+            m
+            for m in self.messages.values()
+            if m["channel_id"] == channel_id and m["author"]["id"] == self.bot_user["id"]
+        ]
 
     async def wait_reply(self, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         replies = await self.wait_for(lambda: self.replies_to(message["id"]), timeout)
         return replies[0]  # type: ignore[no-any-return]
 
-    def _interaction(self, kind: int, data: dict[str, Any], user: dict[str, Any], channel_id: str, permissions: int) -> InteractionRecord:
+    def _interaction(
+        self, kind: int, data: dict[str, Any], user: dict[str, Any], channel_id: str, permissions: int
+    ) -> InteractionRecord:
         interaction_id = self.ids.next()
         token = "itoken-" + secrets.token_urlsafe(24)
         payload = {
@@ -875,7 +939,11 @@ class DiscordStandIn:
             "data": data,
             "guild_id": self.guild_id,
             "channel_id": channel_id,
-            "channel": {"id": channel_id, "type": 11 if channel_id in self.threads else 0, "guild_id": self.guild_id},
+            "channel": {
+                "id": channel_id,
+                "type": 11 if channel_id in self.threads else 0,
+                "guild_id": self.guild_id,
+            },
             "member": self._member(user, permissions),
             "token": token,
             "version": 1,
@@ -906,16 +974,23 @@ class DiscordStandIn:
             "id": command["id"],
             "name": name,
             "type": 1,
-            "options": [{"name": k, "type": 3 if isinstance(v, str) else 4, "value": v} for k, v in (options or {}).items()],
+            "options": [
+                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v}
+                for k, v in (options or {}).items()
+            ],
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
         record = self._interaction(2, data, user or self.human, channel_id or self.channel_id, permissions)
         return await self._deliver(record)
 
-    async def click(self, message: dict[str, Any], custom_id: str, *, user: dict[str, Any] | None = None) -> InteractionRecord:
+    async def click(
+        self, message: dict[str, Any], custom_id: str, *, user: dict[str, Any] | None = None
+    ) -> InteractionRecord:
         """A member clicks a button under ``message``: INTERACTION_CREATE type 3."""
-        ids = [c.get("custom_id") for row in message.get("components") or [] for c in row.get("components") or []]
+        ids = [
+            c.get("custom_id") for row in message.get("components") or [] for c in row.get("components") or []
+        ]
         if custom_id not in ids:
             raise AssertionError(f"no button {custom_id!r} under the message; buttons: {ids}")
         data = {"custom_id": custom_id, "component_type": 2}
@@ -938,4 +1013,12 @@ class DiscordStandIn:
 
     def refused(self) -> list[Recorded]:
         """REST calls the stand-in refused, injected faults aside: each one is a bot bug."""
-        return [r for r in self.requests if r.status >= 400 and not (isinstance(r.response, dict) and r.response.get("message") in ("Injected failure.", "You are being rate limited."))]
+        return [
+            r
+            for r in self.requests
+            if r.status >= 400
+            and not (
+                isinstance(r.response, dict)
+                and r.response.get("message") in ("Injected failure.", "You are being rate limited.")
+            )
+        ]

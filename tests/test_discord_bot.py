@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import signal
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -45,11 +48,13 @@ date: 2024-03-02
 ---
 The council met on Monday evening.
 
-Mayor Ilse Brandvold told @everyone at the <@&123456789012345678> meeting that the Harbour Bridge would close for repairs on Friday. Residents asked @here about detours.
+Mayor Ilse Brandvold told @everyone at the <@&123456789012345678> meeting that the Harbour Bridge \
+would close for repairs on Friday. Residents asked @here about detours.
 """
 
 LONG_SENTENCE = (
-    "The orchard cooperative reported that its cider apple harvest had doubled after the new irrigation canal opened."
+    "The orchard cooperative reported that its cider apple harvest had doubled "
+    "after the new irrigation canal opened."
 )
 
 
@@ -226,7 +231,7 @@ def test_a_mention_is_answered_with_a_bold_cited_denial(world: World) -> None:
     text = description(reply)
     sentences = bold_segments(text)[1::2]
     assert any(word in sentence for sentence in sentences for word in DENIALS), text
-    assert "**1.**" in text and "#:~:text=" in text
+    assert text.startswith("**1.** Israel has joined the US propaganda campaign"), "title, unlinked: no URL"
     assert reply["embeds"][0]["title"] == WAGNER
     assert "articles indexed" in reply["embeds"][0]["footer"]["text"]
     assert reply["allowed_mentions"]["parse"] == []
@@ -243,7 +248,11 @@ def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> Non
     record, answer = world.run(body())
     assert record.ack_type == 5 and record.ack_latency is not None and record.ack_latency < 3
     assert any(word in description(answer) for word in DENIALS)
-    followups = [r for r in world.standin.requests if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")]
+    followups = [
+        r
+        for r in world.standin.requests
+        if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")
+    ]
     assert followups and followups[-1].query.get("wait") in ("1", "true")
 
 
@@ -273,7 +282,9 @@ def test_ask_channel_needs_no_mention_and_bots_are_ignored(world: World) -> None
     other_bot["bot"] = True
 
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
-        ignored = await world.standin.send_message(WAGNER, channel_id=world.standin.ask_channel_id, author=other_bot)
+        ignored = await world.standin.send_message(
+            WAGNER, channel_id=world.standin.ask_channel_id, author=other_bot
+        )
         asked = await world.standin.send_message(
             "who denied the allegations?", channel_id=world.standin.ask_channel_id, author=world.user("c1")
         )
@@ -310,7 +321,9 @@ def test_thumbs_up_writes_a_feedback_row_and_more_sources_is_ephemeral(world: Wo
         voter = world.user("voter")
         vote = await world.standin.click(reply, ids[0], user=voter)
         thanks = await world.standin.wait_answered(vote)
-        more = await world.standin.click(reply, next(i for i in ids if i.startswith("citebot:more:")), user=voter)
+        more = await world.standin.click(
+            reply, next(i for i in ids if i.startswith("citebot:more:")), user=voter
+        )
         return vote, thanks, more, await world.standin.wait_answered(more)
 
     vote, thanks, more, shown = world.run(body())
@@ -329,7 +342,10 @@ def test_more_sources_still_works_after_a_restart_forgot_the_answer(world: World
         reply = await world.standin.wait_reply(asked)
         world.bot._recent.clear()  # what a restart does to the in-memory cache
         more_id = next(
-            c["custom_id"] for row in reply["components"] for c in row["components"] if "more" in c["custom_id"]
+            c["custom_id"]
+            for row in reply["components"]
+            for c in row["components"]
+            if "more" in c["custom_id"]
         )
         return await world.standin.wait_answered(await world.standin.click(reply, more_id))
 
@@ -350,6 +366,8 @@ def test_mentions_in_an_article_ping_nobody(world: World) -> None:
     reply = world.run(body())
     text = description(reply)
     assert "Harbour Bridge" in text
+    assert "[Bridge closure announced](https://example.org/news/bridge-closure#:~:text=" in text
+    assert "· 2024-03-02" in text
     assert "@everyone" not in text and "<@&123456789012345678>" not in text
     assert "@\u200beveryone" in text
     assert reply["allowed_mentions"] == {"parse": [], "replied_user": False}
@@ -388,7 +406,9 @@ def test_the_bot_resumes_after_a_dropped_socket_and_answers_what_was_sent_meanwh
 
 def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
     async def body() -> dict[str, Any]:
-        world.standin.inject_fault("POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.5)
+        world.standin.inject_fault(
+            "POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.5
+        )
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("q1"))
         return await world.standin.wait_reply(asked)
 
@@ -399,11 +419,19 @@ def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
 
 
 def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world: World) -> None:
-    questions = [WAGNER, "who denied the allegations?", "what is the best pizza recipe in Naples?", "Who is Haftar?"]
+    questions = [
+        WAGNER,
+        "who denied the allegations?",
+        "what is the best pizza recipe in Naples?",
+        "Who is Haftar?",
+    ]
 
     async def body() -> list[Any]:
         records = await asyncio.gather(
-            *(world.standin.slash("ask", {"question": questions[i % 4]}, user=world.user(f"u{i}")) for i in range(20))
+            *(
+                world.standin.slash("ask", {"question": questions[i % 4]}, user=world.user(f"u{i}"))
+                for i in range(20)
+            )
         )
         answers = await asyncio.gather(*(world.standin.wait_answered(r, timeout=120) for r in records))
         return list(zip(records, answers, strict=True))
@@ -425,7 +453,9 @@ def test_reply_in_thread_and_follow_ups_use_the_first_question_as_context(world:
         thread = await world.standin.wait_for(lambda: world.standin.threads.get(asked["id"]))
         first = await world.standin.wait_for(lambda: world.standin.bot_messages_in(thread["id"]))
         await asyncio.sleep(world.settings.cooldown)
-        follow = await world.standin.send_message("and when did they say that?", channel_id=thread["id"], author=user)
+        follow = await world.standin.send_message(
+            "and when did they say that?", channel_id=thread["id"], author=user
+        )
         return first[0], await world.standin.wait_reply(follow)
 
     with overridden(world, reply_in_thread=True):
@@ -450,17 +480,26 @@ def test_sources_lists_the_indexed_articles(world: World) -> None:
 
 def test_sources_paginates_long_lists() -> None:
     articles = tuple(
-        IndexedArticle(f"id{i}", f"d{i}.txt", f"Title {i:02d}", None, "2024-01-01", None, "", 3) for i in range(40)
+        IndexedArticle(f"id{i}", f"d{i}.txt", f"Title {i:02d}", None, "2024-01-01", None, "", 3)
+        for i in range(40)
     )
     pages = source_pages(articles, IndexInfo("m", 1, "c", 0.4, "2025-01-01T00:00:00+00:00", 40, 120, 300))
-    assert len(pages) == 3 and "Title 00" in (pages[0].description or "") and "Page 3/3" in str(pages[2].footer.text)
+    assert (
+        len(pages) == 3
+        and "Title 00" in (pages[0].description or "")
+        and "Page 3/3" in str(pages[2].footer.text)
+    )
 
 
 def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) -> None:
     (world.documents / "new.md").write_text(
-        "---\ntitle: Lighthouse keeper retires\n---\nThe last lighthouse keeper of Vardø retired after forty years.\n",
+        "---\ntitle: Lighthouse keeper retires\n---\n"
+        "The last lighthouse keeper of Vardø retired after forty years.\n",
         encoding="utf-8",
     )
+
+    world.bot.feedback.remember_answer("feedfeedfeedfeed", "kept across rebuilds?", None, ())
+    assert world.bot.feedback.record_vote("feedfeedfeedfeed", 7, -1)
 
     async def body() -> Any:
         refused = await world.standin.slash("reindex", user=world.user("nomanage"))
@@ -479,9 +518,10 @@ def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) ->
     assert during["embeds"], "questions are still answered while the index is rebuilt"
     assert "Indexed 4 articles" in report["content"] and "Questions now use it" in report["content"]
     assert "lighthouse keeper" in description(after)
+    assert "kept across rebuilds?" in [row[0] for row in world.bot.feedback.votes()]
 
 
-# ---- tokens -------------------------------------------------------------------------------------------------
+# ---- tokens ----------------------------------------------------------------------------------------
 
 
 def test_missing_token_is_one_clear_error(tmp_path: Path) -> None:
@@ -515,7 +555,7 @@ def test_the_token_never_appears_in_a_log_line(world: World) -> None:
     assert not [line for line in world.logs.lines if world.standin.token in line]
 
 
-# ---- small pieces --------------------------------------------------------------------------------------------
+# ---- small pieces ----------------------------------------------------------------------------------
 
 
 def test_strip_mentions_and_cooldown() -> None:
@@ -528,5 +568,40 @@ def test_strip_mentions_and_cooldown() -> None:
 
 
 def test_discord_py_is_pointed_at_the_configured_endpoints(world: World) -> None:
-    assert discord.http.Route.BASE == world.standin.api_url
+    assert world.standin.api_url == discord.http.Route.BASE
     assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == world.standin.gateway_url
+
+
+def test_run_discord_reads_everything_from_the_environment(world: World, tmp_path: Path) -> None:
+    """The ``citebot discord`` entry in a real subprocess: env settings, model warm-up, Ctrl-C to stop."""
+
+    async def body() -> tuple[dict[str, Any], bytes]:
+        standin = DiscordStandIn(token="env-token-1234567890")
+        await standin.start()
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": standin.token,
+            "CITEBOT_DOCUMENTS": str(world.settings.documents),
+            "CITEBOT_INDEX": str(world.settings.index),
+            "CITEBOT_MIN_SCORE": str(MIN_SCORE),
+            "CITEBOT_DISCORD_API": standin.api_url,
+            "CITEBOT_DISCORD_GATEWAY": standin.gateway_url,
+        }
+        code = "import bot.discord_bot as d, bot.settings as s; d.run_discord(s.Settings())"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            await standin.wait_for(lambda: standin.identifies, timeout=120)
+            asked = await standin.send_message(WAGNER, mention_bot=True)
+            reply = await standin.wait_reply(asked, timeout=60)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+            await standin.stop()
+        assert process.returncode == 0, stderr.decode()
+        return reply, stderr
+
+    reply, stderr = asyncio.run(body())
+    assert any(word in description(reply) for word in DENIALS)
+    assert b"env-token-1234567890" not in stderr and b"Traceback" not in stderr

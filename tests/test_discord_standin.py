@@ -40,7 +40,9 @@ def _bare_bot() -> commands.Bot:
 
 
 @contextlib.asynccontextmanager
-async def _running(standin: DiscordStandIn, bot: commands.Bot, token: str | None = None) -> AsyncIterator[asyncio.Task[None]]:
+async def _running(
+    standin: DiscordStandIn, bot: commands.Bot, token: str | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
     _point_at(standin)
     task = asyncio.create_task(bot.start(token or standin.token))
     try:
@@ -131,7 +133,9 @@ def test_429_with_retry_after_is_retried() -> None:
             asked = await standin.send_message("slow down")
             reply = await standin.wait_reply(asked)
             assert reply["content"] == "echo: slow down"
-            statuses = [r.status for r in standin.requests if r.method == "POST" and r.path.endswith("/messages")]
+            statuses = [
+                r.status for r in standin.requests if r.method == "POST" and r.path.endswith("/messages")
+            ]
             assert statuses == [429, 200]
 
     _run(body)
@@ -167,10 +171,8 @@ def test_interaction_window_and_double_acknowledgement() -> None:
         @bot.tree.command(name="late", description="Answers too late, then twice.")
         async def late(interaction: discord.Interaction) -> None:
             await asyncio.sleep(0.3)
-            try:
+            with contextlib.suppress(discord.NotFound):
                 await interaction.response.send_message("late")
-            except discord.NotFound:
-                pass
 
         async with _running(standin, bot):
             await asyncio.wait_for(bot.wait_until_ready(), 10)
@@ -192,3 +194,19 @@ def test_limits_are_enforced() -> None:
     assert not message_problems({"content": "x" * 2000, "embeds": [{"description": "x" * 4096}]})
     assert pinged({"content": "@everyone <@&1> <@2>"}) == {"everyone": True, "users": ["2"], "roles": ["1"]}
     assert pinged({"content": "@everyone <@&1>", "allowed_mentions": {"parse": []}})["everyone"] is False
+
+
+def test_reconnect_and_resumable_invalid_session_are_resumed() -> None:
+    async def body(standin: DiscordStandIn) -> None:
+        bot = _bare_bot()
+        async with _running(standin, bot):
+            await asyncio.wait_for(bot.wait_until_ready(), 10)
+            await standin.send_op(7)
+            asked = await standin.send_message("after reconnect")
+            assert (await standin.wait_reply(asked, timeout=15))["content"] == "echo: after reconnect"
+            await standin.send_op(9, True)
+            asked = await standin.send_message("after invalid session")
+            assert (await standin.wait_reply(asked, timeout=15))["content"] == "echo: after invalid session"
+            assert standin.resumes == 2 and standin.identifies == 1
+
+    _run(body)

@@ -20,17 +20,30 @@ from bot.render_discord import (
 from tests.discord_standin import message_problems
 
 INFO = IndexInfo(
-    model="m", dimension=384, chunking="c", min_score=0.3, built_at="2025-11-25T13:14:00+00:00",
-    articles=12, passages=345, sentences=900,
+    model="m",
+    dimension=384,
+    chunking="c",
+    min_score=0.3,
+    built_at="2025-11-25T13:14:00+00:00",
+    articles=12,
+    passages=345,
+    sentences=900,
 )
 
 
 def citation(before: str, sentence: str, after: str, **fields: object) -> Citation:
     passage = before + sentence + after
     values: dict[str, object] = {
-        "document": "doc.txt", "title": "A title", "url": "https://example.com/a", "date": "2020-05-28",
-        "passage": passage, "passage_start": 100, "sentence": sentence, "start": 100 + len(before),
-        "end": 100 + len(before) + len(sentence), "score": 0.8,
+        "document": "doc.txt",
+        "title": "A title",
+        "url": "https://example.com/a",
+        "date": "2020-05-28",
+        "passage": passage,
+        "passage_start": 100,
+        "sentence": sentence,
+        "start": 100 + len(before),
+        "end": 100 + len(before) + len(sentence),
+        "score": 0.8,
     }
     values.update(fields)
     return Citation(**values)  # type: ignore[arg-type]
@@ -80,7 +93,9 @@ def check_sentence_shown(shown: str, sentence: str) -> None:
 text_alphabet = st.characters(
     codec="utf-8", exclude_characters="\u200b", exclude_categories=("Cs", "Cc")
 ) | st.sampled_from(["*", "_", "~", "|", "`", "\\", "[", "]", "(", ")", ">", "#", "-", "@", "\n", " "])
-words = st.text(text_alphabet, max_size=60) | st.sampled_from(["@everyone", "<@&123>", "<@456>", "@here", "**"])
+words = st.text(text_alphabet, max_size=60) | st.sampled_from(
+    ["@everyone", "<@&123>", "<@456>", "@here", "**"]
+)
 texts = st.lists(words, max_size=40).map(" ".join) | st.text(text_alphabet, max_size=3000)
 sentences = texts.filter(lambda s: s.strip() != "")
 urls = st.none() | st.sampled_from(
@@ -108,7 +123,10 @@ answers = st.builds(
 @settings(max_examples=150, deadline=None)
 @given(answers)
 def test_any_answer_fits_discord_and_bolds_exactly_its_sentences(answer: Answer) -> None:
-    for reply, shown in ((render_answer(answer, INFO), answer.citations), (render_more(answer, INFO), answer.more)):
+    for reply, shown in (
+        (render_answer(answer, INFO), answer.citations),
+        (render_more(answer, INFO), answer.more),
+    ):
         assert limit_problems(reply) == []
         payload = {"content": reply.content, "embeds": [e.to_dict() for e in reply.embeds]}
         assert message_problems(payload) == []
@@ -155,10 +173,14 @@ def test_an_overlong_sentence_is_cut_at_a_word_with_a_visible_ellipsis() -> None
 
 
 def test_quoted_text_cannot_ping_or_format() -> None:
-    cited = citation("Hey @everyone and <@&123>, ", "**this** is _not_ ours.", " > quote", title="[x](http://e)")
+    cited = citation(
+        "Hey @everyone and <@&123>, ", "**this** is _not_ ours.", " > quote", title="[x](http://e)"
+    )
     description = render_answer(Answer("q", True, (cited,)), INFO).embeds[0].description or ""
     assert "@everyone" not in description and "<@&123>" not in description
-    assert "@everyone" in unescape(description) and "<@&123>" in unescape(description).replace("<@\u200b", "<@")
+    assert "@everyone" in unescape(description) and "<@&123>" in unescape(description).replace(
+        "<@\u200b", "<@"
+    )
     assert bold_segments(description) == ["1.", "**this** is _not_ ours."]
     assert escape("a*") == "a\\*"
 
@@ -180,7 +202,8 @@ def test_header_links_the_title_and_shows_the_date() -> None:
     description = render_answer(Answer("q", True, (cited,)), INFO).embeds[0].description or ""
     header = description.split("\n")[0]
     assert header == (
-        "**1.** [Libya](https://example.com/a#:~:text=Russia%20has%20denied%20the%20allegations.) · 2020-05-28"
+        "**1.** [Libya](https://example.com/a#:~:text=Russia%20has%20denied%20the%20allegations.)"
+        " · 2020-05-28"
     )
 
 

@@ -89,7 +89,9 @@ class AskCog(commands.Cog):
 
     # ---- /ask ------------------------------------------------------------------------------------
 
-    @app_commands.command(name="ask", description="Ask the articles; the answer quotes them verbatim, with sources.")
+    @app_commands.command(
+        name="ask", description="Ask the articles; the answer quotes them verbatim, with sources."
+    )
     @app_commands.describe(question="What do you want to know?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 1000]) -> None:
         wait = self.cooldown.wait(interaction.user.id)
@@ -117,7 +119,9 @@ class AskCog(commands.Cog):
         question = strip_mentions(message.content, me.id, role.id if role else None)
         if not question:
             if mentioned:
-                await self.send_reply(message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None)
+                await self.send_reply(
+                    message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None
+                )
             return
         wait = self.cooldown.wait(message.author.id)
         if wait:
@@ -157,14 +161,18 @@ class AskCog(commands.Cog):
 
     async def open_thread(self, message: discord.Message, question: str) -> discord.Thread | None:
         try:
-            thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT), auto_archive_duration=1440)
+            thread = await message.create_thread(
+                name=shorten(question, THREAD_NAME_LIMIT), auto_archive_duration=1440
+            )
         except discord.HTTPException as error:
             log.warning("Could not open a thread, replying in the channel instead: %s", error)
             return None
         self._thread_questions[thread.id] = question
         return thread
 
-    async def send_reply(self, message: discord.Message, reply: DiscordReply, view: discord.ui.View | None) -> None:
+    async def send_reply(
+        self, message: discord.Message, reply: DiscordReply, view: discord.ui.View | None
+    ) -> None:
         """Reply to the message; if Discord refuses the answer, say so visibly rather than stay silent."""
         try:
             await message.reply(**send_kwargs(reply, view), mention_author=False)
@@ -176,7 +184,7 @@ class AskCog(commands.Cog):
 
 
 def send_kwargs(reply: DiscordReply, view: discord.ui.View | None) -> dict[str, Any]:
-    """``send``/``followup.send`` arguments; ``view`` is omitted rather than None, which the webhook API refuses."""
+    """``send``/``followup.send`` arguments; ``view`` is omitted rather than None (webhooks refuse None)."""
     kwargs: dict[str, Any] = {"content": reply.content, "embeds": list(reply.embeds)}
     if view is not None:
         kwargs["view"] = view

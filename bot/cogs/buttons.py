@@ -27,7 +27,10 @@ ANSWER_ID = r"[0-9a-f]{16}"
 UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again."
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"citebot:vote:(?P<vote>up|down):(?P<answer>{ANSWER_ID})"):
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"citebot:vote:(?P<vote>up|down):(?P<answer>{ANSWER_ID})",
+):
     """One vote per person per answer; clicking again changes it."""
 
     def __init__(self, vote: str, answer_id: str) -> None:
@@ -50,11 +53,17 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"cit
         bot = interaction.client
         value = 1 if self.vote == "up" else -1
         stored = await asyncio.to_thread(bot.feedback.record_vote, self.answer_id, interaction.user.id, value)
-        text = "Thanks for the feedback." if stored else "I no longer know this answer, so the vote was not kept."
+        text = (
+            "Thanks for the feedback."
+            if stored
+            else "I no longer know this answer, so the vote was not kept."
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
 
-class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"citebot:more:(?P<answer>{ANSWER_ID})"):
+class MoreButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"citebot:more:(?P<answer>{ANSWER_ID})"
+):
     """The next citations, shown only to whoever clicks."""
 
     def __init__(self, answer_id: str) -> None:

@@ -31,14 +31,20 @@ PAGE_TIMEOUT = 300.0
 def source_pages(articles: tuple[IndexedArticle, ...], info: IndexInfo) -> list[discord.Embed]:
     """Embeds of up to PER_PAGE articles each: number, title (linked), date, passages."""
     lines = []
-    for number, article in enumerate(sorted(articles, key=lambda a: (a.title.casefold(), a.document)), start=1):
+    for number, article in enumerate(
+        sorted(articles, key=lambda a: (a.title.casefold(), a.document)), start=1
+    ):
         title = escape(shorten(article.title or article.document, 120))
         url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
-        shown = f"[{title}]({url.replace(')', '%29').replace(' ', '%20')})" if url and len(url) < 300 else title
+        shown = (
+            f"[{title}]({url.replace(')', '%29').replace(' ', '%20')})" if url and len(url) < 300 else title
+        )
         details = [article.date] if article.date else []
         details.append(f"{article.passages} passage{'s' if article.passages != 1 else ''}")
         lines.append(f"**{number}.** {shown} · {escape(' · '.join(details))}")
-    chunks = [lines[i : i + PER_PAGE] for i in range(0, len(lines), PER_PAGE)] or [["No articles indexed yet."]]
+    chunks = [lines[i : i + PER_PAGE] for i in range(0, len(lines), PER_PAGE)] or [
+        ["No articles indexed yet."]
+    ]
     pages = []
     for page, chunk in enumerate(chunks, start=1):
         embed = discord.Embed(
@@ -67,7 +73,9 @@ class Pager(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message("Run `/sources` to page through the list yourself.", ephemeral=True)
+            await interaction.response.send_message(
+                "Run `/sources` to page through the list yourself.", ephemeral=True
+            )
             return False
         return True
 
@@ -108,7 +116,9 @@ class LibraryCog(commands.Cog):
     @app_commands.guild_only()
     async def reindex(self, interaction: discord.Interaction) -> None:
         if self._rebuilding.locked():
-            await interaction.response.send_message("A rebuild is already running; I will use it when done.", ephemeral=True)
+            await interaction.response.send_message(
+                "A rebuild is already running; I will use it when done.", ephemeral=True
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self._rebuilding:

@@ -1,0 +1,385 @@
+"""Speed and size at scale: builds a large corpus from SQuAD's Wikipedia text and prints build
+throughput beside raw ``model.encode``, incremental rebuild time, warm question latency beside the
+time to embed one query, cold ``citebot ask``, peak memory while serving, and exact vs approximate
+FAISS recall@10 on real questions.
+
+    .venv/bin/python benchmarks/scale.py --passages 50000
+
+The corpus, its index and a JSON copy of the figures go to ``--work`` (default under /tmp), never
+into the repository. Real articles come first; where SQuAD's text runs out, new articles are made
+with a fixed seed from its sentences, each spliced from two real sentences at a word boundary, so
+every sentence is new to the embedding cache and the build embeds as much text as the corpus holds
+(recombining whole sentences would let the cache skip all but the ~10,000 real ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.chunk import chunk, split_sentences  # noqa: E402
+from bot.documents import front_matter  # noqa: E402
+from bot.embed import SentenceTransformerEmbedder  # noqa: E402
+from bot.onnx_embed import OnnxEmbedder  # noqa: E402
+from bot.pipeline import Engine, build_index  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store import DATABASE, VECTORS, current_build  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "bench" / "squad-dev-v1.1.json.gz"
+CITEBOT = Path(sys.executable).with_name("citebot")
+FIGURES: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class SquadArticle:
+    title: str
+    paragraphs: tuple[str, ...]
+    questions: tuple[str, ...]
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def record(key: str, value: object, line: str) -> None:
+    FIGURES[key] = value
+    say(f"  {line}")
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    return float(np.percentile(np.asarray(values), share * 100))
+
+
+def read_squad(path: Path) -> list[SquadArticle]:
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    return [
+        SquadArticle(
+            title=item["title"].replace("_", " "),
+            paragraphs=tuple(" ".join(p["context"].split()) for p in item["paragraphs"]),
+            questions=tuple(q["question"] for p in item["paragraphs"] for q in p["qas"]),
+        )
+        for item in data["data"]
+    ]
+
+
+def write_article(path: Path, title: str, paragraphs: Sequence[str]) -> int:
+    """Write one article and return how many passages the chunker makes of it."""
+    text = "\n\n".join(paragraphs)
+    path.write_text(front_matter({"title": title}) + "\n" + text + "\n", encoding="utf-8")
+    return len(chunk(text))
+
+
+def spliced_sentences(pool: Sequence[str], rng: random.Random, seen: set[str]) -> Callable[[], str]:
+    """New sentences: the start of one real sentence joined to the end of another."""
+
+    def make() -> str:
+        while True:
+            first, second = rng.choice(pool).split(), rng.choice(pool).split()
+            cut_first = rng.randint(max(1, len(first) // 3), max(1, 2 * len(first) // 3))
+            cut_second = rng.randint(max(1, len(second) // 3), max(1, 2 * len(second) // 3))
+            sentence = " ".join(first[:cut_first] + second[cut_second:])
+            if sentence not in seen:
+                seen.add(sentence)
+                return sentence
+
+    return make
+
+
+def make_corpus(articles: list[SquadArticle], documents: Path, passages: int, seed: int) -> int:
+    """Real articles first, then spliced ones, until the chunker counts ``passages``."""
+    stamp = documents / ".corpus.json"
+    wanted = {"passages": passages, "seed": seed, "version": 1}
+    if stamp.is_file() and json.loads(stamp.read_text())["wanted"] == wanted:
+        for extra in documents.glob("extra-*.md"):
+            extra.unlink()
+        return int(json.loads(stamp.read_text())["passages_made"])
+    shutil.rmtree(documents, ignore_errors=True)
+    documents.mkdir(parents=True)
+    made = 0
+    for number, article in enumerate(articles):
+        if made >= passages:
+            break
+        made += write_article(documents / f"real-{number:03d}.md", article.title, article.paragraphs)
+    pool = [s.text for a in articles for p in a.paragraphs for s in split_sentences(p) if len(s.text.split()) >= 6]
+    rng = random.Random(seed)
+    sentence = spliced_sentences(pool, rng, set(pool))
+    number = 0
+    while made < passages:
+        paragraphs = [" ".join(sentence() for _ in range(rng.randint(2, 5))) for _ in range(rng.randint(20, 50))]
+        title = f"Spliced article {number:05d}: " + " ".join(paragraphs[0].split()[:6])
+        made += write_article(documents / f"spliced-{number:05d}.md", title, paragraphs)
+        number += 1
+    stamp.write_text(json.dumps({"wanted": wanted, "passages_made": made}))
+    return made
+
+
+def embedded_texts(index: Path) -> list[str]:
+    build = current_build(index)
+    assert build is not None
+    connection = sqlite3.connect(f"file:{build / DATABASE}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in connection.execute("SELECT MIN(text) FROM sentences GROUP BY digest")]
+    finally:
+        connection.close()
+
+
+def measure_build(settings: Settings, embedder: SentenceTransformerEmbedder, raw_texts: int, seed: int) -> None:
+    say(f"\nBuild ({load_average()})")
+    shutil.rmtree(settings.index, ignore_errors=True)
+    report = build_index(settings, embedder=embedder)
+    rate = report.passages / report.seconds
+    record("build_seconds", report.seconds, f"build: {report.summary()}")
+    record("build_passages_per_s", rate, f"build throughput: {rate:,.1f} passages/s")
+    texts = embedded_texts(settings.index)
+    sample = random.Random(seed).sample(texts, min(raw_texts, len(texts)))
+    started = time.perf_counter()
+    embedder.model.encode(sample, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    encode_seconds = (time.perf_counter() - started) * len(texts) / len(sample)
+    raw_rate = report.passages / encode_seconds
+    record(
+        "raw_passages_per_s",
+        raw_rate,
+        f"raw model.encode on the build's {len(texts):,} embedded sentences"
+        f" (timed on {len(sample):,}): {encode_seconds:,.1f} s = {raw_rate:,.1f} passages/s",
+    )
+    record("build_vs_raw", rate / raw_rate, f"build / raw: {rate / raw_rate:.0%} (target >= 90%)")
+    onnx = Engine.open(settings).embedder
+    if isinstance(onnx, OnnxEmbedder):
+        started = time.perf_counter()
+        onnx.embed(sample)
+        onnx_seconds = (time.perf_counter() - started) * len(texts) / len(sample)
+        record(
+            "onnx_passages_per_s",
+            report.passages / onnx_seconds,
+            f"for comparison, the exported ONNX model on the same sentences: {onnx_seconds:,.1f} s "
+            f"= {report.passages / onnx_seconds:,.1f} passages/s",
+        )
+    say(f"  ({load_average()})")
+
+
+def measure_incremental(
+    settings: Settings, embedder: SentenceTransformerEmbedder, articles: list[SquadArticle]
+) -> None:
+    say(f"\nIncremental rebuild after adding one article ({load_average()})")
+    article = articles[-1]
+    write_article(settings.documents / "extra-1.md", article.title + " (copy 1)", article.paragraphs[:8])
+    report = build_index(settings, embedder=embedder)
+    record("incremental_in_process_s", report.seconds, f"in process, model loaded: {report.summary()}")
+    write_article(settings.documents / "extra-2.md", article.title + " (copy 2)", article.paragraphs[8:16])
+    command = [str(CITEBOT), "index", "--documents", str(settings.documents), "--index", str(settings.index)]
+    started = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    seconds = time.perf_counter() - started
+    record("incremental_cli_s", seconds, f"`citebot index` in a new process: {seconds:.2f} s wall ({output})")
+    started = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    seconds = time.perf_counter() - started
+    record("unchanged_cli_s", seconds, f"`citebot index` with nothing changed: {seconds:.2f} s wall ({output})")
+
+
+def measure_latency(label: str, settings: Settings, questions: Sequence[str]) -> None:
+    say(f"\nWarm question latency, {label} ({load_average()})")
+    engine = Engine.open(settings)
+    embedder = engine.embedder
+    for question in questions[:3]:
+        engine.ask(question)
+    embed_times, ask_times = [], []
+    for question in questions:
+        started = time.perf_counter()
+        embedder.embed([question])
+        embed_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        engine.ask(question)
+        ask_times.append(time.perf_counter() - started)
+    p50, p95, embed = percentile(ask_times, 0.5), percentile(ask_times, 0.95), percentile(embed_times, 0.5)
+    key = label.split()[0]
+    FIGURES[f"latency_{key}"] = {"p50": p50, "p95": p95, "embed_p50": embed, "questions": len(questions)}
+    say(
+        f"  {engine.info.articles:,} articles, {engine.info.passages:,} passages, {len(questions)} questions, "
+        f"{type(embedder).__name__}: ask p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; "
+        f"embedding one query p50 {embed * 1000:.1f} ms; p50 / embed = {p50 / embed:.1f}x (target <= 2.5x)"
+    )
+
+
+def measure_cold_ask(label: str, settings: Settings, question: str, runs: int) -> None:
+    command = [str(CITEBOT), "ask", "--documents", str(settings.documents), "--index", str(settings.index), question]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    FIGURES[f"cold_ask_{label.split()[0]}"] = {"median": statistics.median(times), "min": min(times)}
+    say(
+        f"  cold `citebot ask`, {label}: median {statistics.median(times):.2f} s, min {min(times):.2f} s "
+        f"over {runs} runs (target <= 1.5 s; {load_average()})"
+    )
+
+
+# VmHWM, not ru_maxrss: the latter carries over the parent's peak through fork and exec.
+SERVE = """
+import json, sys
+from bot.pipeline import Engine
+from bot.settings import Settings
+engine = Engine.open(Settings(documents=sys.argv[1], index=sys.argv[2], _env_file=None))
+for question in json.loads(sys.argv[3]):
+    engine.ask(question)
+print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+"""
+
+
+def measure_memory(settings: Settings, questions: Sequence[str]) -> None:
+    command = [sys.executable, "-c", SERVE, str(settings.documents), str(settings.index), json.dumps(list(questions))]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    megabytes = int(output.strip().splitlines()[-1]) / 1024
+    record(
+        "peak_rss_mb",
+        megabytes,
+        f"peak RSS of a process serving the large corpus ({len(questions)} questions): "
+        f"{megabytes:,.0f} MB (target <= 1,536 MB)",
+    )
+
+
+def measure_ann(settings: Settings, questions: Sequence[str], sizes: Sequence[int]) -> None:
+    """Exact (flat) against HNSW and IVF on the build's own sentence vectors, one query at a time."""
+    import faiss
+
+    say(f"\nExact vs approximate search, {len(questions)} real questions, one at a time ({load_average()})")
+    build = current_build(settings.index)
+    assert build is not None
+    stored = faiss.read_index(str(build / VECTORS))
+    vectors = stored.index.reconstruct_n(0, stored.ntotal)
+    queries = Engine.open(settings).embedder.embed(list(questions))
+    results = []
+    for size in [s for s in sizes if s < len(vectors)] + [len(vectors)]:
+        base = vectors[:size]
+        flat = faiss.IndexFlatIP(base.shape[1])
+        flat.add(base)
+        truth, flat_ms = _search(flat, queries, 100)
+        say(f"  {size:,} vectors: exact {flat_ms:.2f} ms/query")
+        row: dict[str, object] = {"size": size, "flat_ms": flat_ms}
+        started = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 64
+        hnsw.add(base)
+        hnsw_build = time.perf_counter() - started
+        for ef in (64, 128, 256):
+            hnsw.hnsw.efSearch = ef
+            found, ms = _search(hnsw, queries, 100)
+            r10, r100 = _recall(truth, found, 10), _recall(truth, found, 100)
+            row[f"hnsw_ef{ef}"] = {"ms": ms, "recall10": r10, "recall100": r100, "build_s": hnsw_build}
+            say(
+                f"    HNSW M=32 efC=64 efSearch={ef}: {ms:.2f} ms/query, recall@10 {r10:.3f}, "
+                f"recall@100 {r100:.3f} (built in {hnsw_build:.1f} s)"
+            )
+        nlist = max(16, int(4 * np.sqrt(size)))
+        started = time.perf_counter()
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(base.shape[1]), base.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(base[np.random.default_rng(0).permutation(size)[: min(size, 256 * nlist)]])
+        ivf.add(base)
+        ivf_build = time.perf_counter() - started
+        for nprobe in (8, 16, 32, 64):
+            ivf.nprobe = nprobe
+            found, ms = _search(ivf, queries, 100)
+            r10, r100 = _recall(truth, found, 10), _recall(truth, found, 100)
+            row[f"ivf_nprobe{nprobe}"] = {"ms": ms, "recall10": r10, "recall100": r100, "build_s": ivf_build}
+            say(
+                f"    IVF nlist={nlist} nprobe={nprobe}: {ms:.2f} ms/query, recall@10 {r10:.3f}, "
+                f"recall@100 {r100:.3f} (trained and filled in {ivf_build:.1f} s)"
+            )
+        results.append(row)
+    FIGURES["ann"] = results
+
+
+def _search(index: object, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    rows = []
+    started = time.perf_counter()
+    for query in queries:
+        rows.append(index.search(query.reshape(1, -1), k)[1][0])  # type: ignore[attr-defined]
+    return np.vstack(rows), (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def _recall(truth: np.ndarray, found: np.ndarray, k: int) -> float:
+    return float(np.mean([len(set(t[:k]) & set(f[:k])) / k for t, f in zip(truth, found, strict=True)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", type=int, default=50_000, help="passages in the large corpus")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/citebot-scale"), help="work folder (not the repo)")
+    parser.add_argument("--questions", type=int, default=200, help="SQuAD questions for latency and recall")
+    parser.add_argument("--raw-texts", type=int, default=20_000, help="sentences timed with raw model.encode")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["build", "incremental", "latency", "cold", "ann"])
+    arguments = parser.parse_args()
+    import faiss
+
+    faiss.omp_set_num_threads(2)
+    say("$ " + shlex.join([Path(sys.executable).name, *sys.argv]))
+    say(f"{os.cpu_count()} cores, {load_average()}; work folder {arguments.work}")
+    work = arguments.work / f"p{arguments.passages}-s{arguments.seed}"
+    articles = read_squad(SQUAD)
+    started = time.perf_counter()
+    made = make_corpus(articles, work / "documents", arguments.passages, arguments.seed)
+    say(f"corpus: ~{made:,} passages in {work / 'documents'} ({time.perf_counter() - started:.1f} s)")
+    large = Settings(documents=work / "documents", index=work / "index", _env_file=None)
+    single = Settings(documents=ROOT / "documents", index=work / "single-index", _env_file=None)
+    squad_questions = [q for a in articles for q in a.questions]
+    questions = random.Random(arguments.seed).sample(squad_questions, arguments.questions)
+    eval_questions = [
+        json.loads(line)["question"]
+        for name in ("dev.jsonl", "test.jsonl")
+        for line in (ROOT / "eval" / name).read_text().splitlines()
+        if line.strip()
+    ]
+
+    embedder = SentenceTransformerEmbedder(large.model)
+    started = time.perf_counter()
+    embedder.embed(["load the model before timing"])
+    say(f"model loaded in {time.perf_counter() - started:.1f} s")
+    if "build" not in arguments.skip:
+        measure_build(large, embedder, arguments.raw_texts, arguments.seed)
+    if "incremental" not in arguments.skip:
+        measure_incremental(large, embedder, articles)
+    shutil.rmtree(single.index, ignore_errors=True)
+    build_index(single, embedder=embedder)
+    if "latency" not in arguments.skip:
+        measure_latency("1 article (the shipped one), eval questions", single, eval_questions)
+        measure_latency("large corpus, SQuAD questions", large, questions)
+    if "cold" not in arguments.skip:
+        say(f"\nCold start and memory ({load_average()})")
+        measure_cold_ask("1 article (shipped)", single, eval_questions[0], 5)
+        measure_cold_ask("large corpus", large, questions[0], 3)
+        measure_memory(large, questions[:50])
+    if "ann" not in arguments.skip:
+        measure_ann(large, questions, (10_000, 30_000, 100_000))
+    FIGURES["command"] = shlex.join([Path(sys.executable).name, *sys.argv])
+    FIGURES["peak_rss_benchmark_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (work / "figures.json").write_text(json.dumps(FIGURES, indent=2) + "\n")
+    say(f"\nfigures written to {work / 'figures.json'} ({load_average()})")
+
+
+if __name__ == "__main__":
+    main()
