@@ -14,10 +14,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bot.embed import SentenceTransformerEmbedder  # noqa: E402
-from bot.models import Answer  # noqa: E402
-from bot.pipeline import Engine, build_index  # noqa: E402
-from bot.settings import DEFAULT_MODEL, Settings  # noqa: E402
+from bot.embed import SentenceTransformerEmbedder
+from bot.models import Answer
+from bot.pipeline import Engine, build_index
+from bot.settings import DEFAULT_MODEL, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DOCUMENTS = ROOT / "documents"

@@ -8,7 +8,8 @@ from tests.test_clean import SEED, article_of
 SEED_ARTICLE = clean(article_of(SEED.read_text(encoding="utf-8")))
 
 
-def assert_offsets_hold(text: str, settings: ChunkingSettings = ChunkingSettings()) -> None:
+def assert_offsets_hold(text: str, settings: ChunkingSettings | None = None) -> None:
+    settings = settings or ChunkingSettings()
     for sentence in split_sentences(text, settings):
         assert text[sentence.start : sentence.end] == sentence.text
         assert sentence.text == sentence.text.strip() and sentence.text
