@@ -176,6 +176,7 @@ def discord() -> None:
     from bot.discord_bot import run_discord
     from bot.settings import load_settings
 
+    logging.getLogger().setLevel(logging.INFO)
     run_discord(load_settings())
 
 

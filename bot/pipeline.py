@@ -39,7 +39,7 @@ MAX_QUESTION_CHARS = 2000
 EMBED_BATCH = 256
 CITATION_CANDIDATES = 12
 # Chosen on eval/dev.jsonl by `citebot eval --calibrate` (see eval/README.md); CITEBOT_MIN_SCORE overrides.
-CALIBRATED_MIN_SCORE = 0.15
+CALIBRATED_MIN_SCORE = 0.18
 
 
 @dataclass(frozen=True)
