@@ -14,6 +14,7 @@ import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -147,8 +148,14 @@ def word_pairs(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(pairwise(stems(words(text))))
 
 
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Words repeat across candidates and questions, and stemming in pure Python is slow: cache it."""
+    return _stemmer().stemWord(word)
+
+
 def stems(terms: tuple[str, ...] | list[str]) -> list[str]:
-    return _stemmer().stemWords(list(terms))
+    return [stem(term) for term in terms]
 
 
 class Retriever:
