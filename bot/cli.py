@@ -170,6 +170,18 @@ def open_engine(settings: Any) -> Any:
         return Engine.open(settings, embedder)
 
 
+@main.command(name="eval")
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@documents_option
+@index_option
+def evaluate(questions: Path, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
+    """Measure answers on QUESTIONS.jsonl: hybrid, dense-only and lexical-only retrieval."""
+    from bot.evaluate import eval_command
+
+    click.echo(eval_command(questions, settings_for(documents, index_dir), as_json, progress=progress_wanted()))
+
+
 @main.command()
 def discord() -> None:
     """Run the Discord bot (token from DISCORD_TOKEN, in the environment or .env)."""
