@@ -38,8 +38,6 @@ REPO = Path(__file__).resolve().parent.parent
 WAGNER = "who denied the Wagner claims?"
 DENIALS = ("denied", "rejected", "dismissed")
 MANAGE_GUILD = 1 << 5
-# The calibrated threshold (0.45) abstains on WAGNER with today's single article; see the report to the lead.
-MIN_SCORE = 0.3
 
 MENTIONS_ARTICLE = """---
 title: Bridge closure announced
@@ -127,7 +125,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[W
     shutil.copytree(REPO / "documents", documents)
     (documents / "bridge.md").write_text(MENTIONS_ARTICLE, encoding="utf-8")
     (documents / "long.md").write_text(long_article(), encoding="utf-8")
-    base = Settings(documents=documents, index=root / "index", min_score=MIN_SCORE, _env_file=None)
+    base = Settings(documents=documents, index=root / "index", _env_file=None)
     build_index(base, embedder=embedder)
     engine = RecordingEngine(Engine.open(base, embedder))
 
@@ -583,7 +581,6 @@ def test_run_discord_reads_everything_from_the_environment(world: World, tmp_pat
             "DISCORD_TOKEN": standin.token,
             "CITEBOT_DOCUMENTS": str(world.settings.documents),
             "CITEBOT_INDEX": str(world.settings.index),
-            "CITEBOT_MIN_SCORE": str(MIN_SCORE),
             "CITEBOT_DISCORD_API": standin.api_url,
             "CITEBOT_DISCORD_GATEWAY": standin.gateway_url,
         }

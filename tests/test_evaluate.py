@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bot.cli import main
 from bot.errors import CitebotError
 from bot.evaluate import (
     ALL_MODES,
@@ -17,7 +20,6 @@ from bot.evaluate import (
     QuestionResult,
     calibrate,
     contains_evidence,
-    eval_command,
     first_hit_rank,
     fold,
     is_hit,
@@ -32,7 +34,7 @@ from bot.evaluate import (
     summarise,
 )
 from bot.models import Answer, Citation, IndexedArticle, Passage, RetrievalMode, Sentence
-from bot.settings import Settings
+from bot.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 HYBRID, DENSE, LEXICAL = RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.LEXICAL
@@ -339,7 +341,8 @@ def test_render_text_and_json_show_every_metric_for_every_mode() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A three-question file, and an index folder that does not exist yet."""
     folder = tmp_path_factory.mktemp("eval")
     path = folder / "tiny.jsonl"
     lines = [
@@ -348,19 +351,45 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
         {"question": "What is a good recipe for banana bread?", "evidence": [], "kind": "off_topic"},
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    return path, Settings(documents=ROOT / "documents", index=folder / "index", _env_file=None)
+    return path, folder / "index"
 
 
-def test_eval_command_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[Path, Settings]) -> None:
-    path, settings = tiny
-    text = eval_command(path, settings, as_json=False, progress=False)
-    assert "sentence hit@1" in text and "hybrid" in text and "lexical" in text
-    assert "2 answerable, 1 unanswerable" in text
+def citebot_eval(path: Path, index: Path, *extra: str) -> str:
+    arguments = ["eval", str(path), "--documents", str(ROOT / "documents"), "--index", str(index), *extra]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
-def test_eval_command_json_parses(tiny: tuple[Path, Settings]) -> None:
-    path, settings = tiny
-    figures = json.loads(eval_command(path, settings, as_json=True, progress=False))
+@pytest.fixture(autouse=True)
+def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings are read once per process; the command must not see a threshold set elsewhere."""
+    monkeypatch.delenv("CITEBOT_MIN_SCORE", raising=False)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+def test_citebot_eval_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[Path, Path]) -> None:
+    text = citebot_eval(*tiny)
+    assert "2 answerable, 1 unanswerable (1 off-topic, 0 near-topic)" in text
+    for label in ("sentence hit@1", "sentence hit@3", "passage hit@5", "MRR", "latency p95"):
+        assert label in text
+    assert text.splitlines()[2].split() == ["hybrid", "dense", "lexical"]
+
+
+def test_citebot_eval_json_parses(tiny: tuple[Path, Path]) -> None:
+    figures = json.loads(citebot_eval(*tiny, "--json"))
+    assert figures["questions"] == str(tiny[0])
     for mode in ("hybrid", "dense", "lexical"):
         assert 0.0 <= figures["modes"][mode]["hit_at_1"] <= 1.0
+        assert figures["modes"][mode]["abstention_off_topic"] in (0.0, 1.0)
         assert figures["modes"][mode]["latency_p95_ms"] > 0
+
+
+def test_citebot_eval_names_a_bad_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '{"question": "fine", "evidence": ["x"]}', '{"question": "no evidence"}')
+    result = CliRunner().invoke(main, ["eval", str(path), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 1
+    assert f"{path} line 2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "index").exists(), "a bad question file is refused before any index is built"
