@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,30 +18,23 @@ from bot.evaluate import contains_evidence, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def qa(id: str, question: str, *answers: str) -> dict[str, object]:
+    return {"id": id, "question": question, "answers": [{"text": answer} for answer in answers]}
+
+
+OXYGEN = [
+    {
+        "context": "Oxygen is element 8. It forms O\n2 gas.",
+        "qas": [qa("o1", "What  number is oxygen?", "8", "8"), qa("o2", "What gas?", "O\n2")],
+    },
+    {"context": "Ozone is O3.", "qas": [qa("o3", "Ozone?", "O3")]},
+]
+SKY = [{"context": "Sky is a broadcaster.", "qas": [qa("s1", "Sky?", "broadcaster")]}]
 SQUAD = {
     "version": "1.1",
-    "data": [
-        {
-            "title": "Oxygen",
-            "paragraphs": [
-                {
-                    "context": "Oxygen is element 8. It forms O\n2 gas.",
-                    "qas": [
-                        {"id": "o1", "question": "What  number is oxygen?", "answers": [{"text": "8"}] * 2},
-                        {"id": "o2", "question": "What gas?", "answers": [{"text": "O\n2"}]},
-                    ],
-                },
-                {"context": "Ozone is O3.", "qas": [{"id": "o3", "question": "Ozone?", "answers": [{"text": "O3"}]}]},
-            ],
-        },
-        {
-            "title": "Sky_(United_Kingdom)",
-            "paragraphs": [
-                {"context": "Sky is a broadcaster.", "qas": [{"id": "s1", "question": "Sky?", "answers": [{"text": "broadcaster"}]}]}
-            ],
-        },
-    ],
-}  # fmt: skip
+    "data": [{"title": "Oxygen", "paragraphs": OXYGEN}, {"title": "Sky_(United_Kingdom)", "paragraphs": SKY}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +43,7 @@ def squad() -> ModuleType:
     spec = importlib.util.spec_from_file_location("squad_benchmark", ROOT / "benchmarks" / "squad.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
@@ -72,7 +67,8 @@ def test_convert_writes_one_markdown_article_per_page_and_eval_questions(
     assert (oxygen.title, sky.title) == ("Oxygen", "Sky (United Kingdom)")
     assert sky.url == "https://en.wikipedia.org/wiki/Sky_(United_Kingdom)"
     cleaned = clean(oxygen).text
-    assert [cleaned[a:b] for a, b in paragraphs(cleaned)] == ["Oxygen is element 8. It forms O 2 gas.", "Ozone is O3."]
+    expected = ["Oxygen is element 8. It forms O 2 gas.", "Ozone is O3."]
+    assert [cleaned[a:b] for a, b in paragraphs(cleaned)] == expected
 
     questions = load_questions(questions_path)
     assert count == len(questions) == 4
@@ -84,7 +80,9 @@ def test_convert_writes_one_markdown_article_per_page_and_eval_questions(
         assert contains_evidence(texts[json.loads(record)["id"][0]], question.evidence)
 
 
-def test_folds_and_limits_pick_questions_but_keep_every_page(squad: ModuleType, data: Path, tmp_path: Path) -> None:
+def test_folds_and_limits_pick_questions_but_keep_every_page(
+    squad: ModuleType, data: Path, tmp_path: Path
+) -> None:
     articles = squad.load_squad(data)
     documents, path, count = squad.convert(articles, tmp_path / "odd", None, "odd")
     assert count == 1 and len(list(documents.iterdir())) == 2
