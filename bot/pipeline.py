@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 EMBED_BATCH = 256
 CITATION_CANDIDATES = 12
-# Chosen on eval/dev.jsonl by `citebot eval --calibrate` (see eval/README.md); CITEBOT_MIN_SCORE overrides.
+# What `citebot eval eval/dev.jsonl` suggests (0.1761; see calibrate() in bot/evaluate.py for the
+# objective). Recorded in each index at build time; CITEBOT_MIN_SCORE overrides it.
 CALIBRATED_MIN_SCORE = 0.18
 
 

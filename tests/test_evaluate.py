@@ -162,14 +162,27 @@ def scored(kind: Kind, score: float, mode: RetrievalMode = HYBRID) -> QuestionRe
     return result(question(f"{kind.value} {score}", evidence, kind), top_score=score, mode=mode)
 
 
-def test_calibrate_maximises_answered_plus_abstained() -> None:
+def test_calibrate_keeps_answering_then_abstains_as_much_as_it_can() -> None:
     results = [
-        *(scored(Kind.ANSWERABLE, s) for s in (0.8, 0.7, 0.6)),
+        *(scored(Kind.ANSWERABLE, s) for s in (0.8, 0.7, 0.6, 0.3)),
         *(scored(Kind.OFF_TOPIC, s) for s in (0.1, 0.2)),
         *(scored(Kind.NEAR_TOPIC, s) for s in (0.5, 0.65)),
     ]
-    # 0.55 answers all 3 and abstains on 3 of 4 (1.75); 0.675 answers 2 of 3 and abstains on all (1.67)
-    assert calibrate(results) == pytest.approx(0.55)
+    # Answering all four needs a threshold at most 0.3: the widest gap below it is (0.2, 0.3). Higher
+    # thresholds abstain on more near-topic questions but leave answerable ones unanswered.
+    assert calibrate(results) == pytest.approx(0.25)
+    # Content with 75 % answered, it also abstains on the near-topic question at 0.5.
+    assert calibrate(results, answered_at_least=0.75) == pytest.approx(0.55)
+
+
+def test_calibrate_falls_back_to_balance_when_nothing_answers_enough() -> None:
+    results = [
+        *(scored(Kind.ANSWERABLE, s) for s in (0.8, 0.7, 0.6)),
+        *(scored(Kind.OFF_TOPIC, s) for s in (0.1, 0.65)),
+        *(scored(Kind.NEAR_TOPIC, s) for s in (0.5,)),
+    ]
+    # No threshold above the off-topic 0.65 answers 95 %: 0.675 answers 2 of 3 and abstains on all.
+    assert calibrate(results) == pytest.approx(0.675)
 
 
 def test_calibrate_abstains_on_every_off_topic_question_even_at_a_cost() -> None:
