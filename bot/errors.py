@@ -33,6 +33,10 @@ class ModelError(CitebotError):
     pass
 
 
+class QuestionsFileError(CitebotError):
+    """The question file of `citebot eval` is missing or a line of it is not a question."""
+
+
 class SourceError(CitebotError):
     """An article could not be fetched or read (``citebot add``)."""
 

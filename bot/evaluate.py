@@ -22,7 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from bot.errors import CitebotError, IndexMissingError
+from bot.errors import IndexMissingError, QuestionsFileError
 from bot.models import Answer, Passage, RetrievalMode
 
 if TYPE_CHECKING:
@@ -32,10 +32,6 @@ PASSAGES = 5
 """Passage hit@k looks at this many retrieved passages."""
 
 ALL_MODES: tuple[RetrievalMode, ...] = (RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.LEXICAL)
-
-
-class QuestionsFileError(CitebotError):
-    """The question file is missing or a line of it is not a question."""
 
 
 class Kind(Enum):
