@@ -87,16 +87,17 @@ def test_a_failed_build_leaves_the_previous_index_serving(index_copy, embedder, 
 def test_a_build_killed_midway_leaves_the_previous_index_serving(index_copy, engine) -> None:
     """kill -9 a real `citebot index` while it embeds, then ask."""
     before = current_build(index_copy.index)
-    for n in range(5):
+    for n in range(40):
         (index_copy.documents / f"extra-{n}.txt").write_text(
-            " ".join(f"Sentence {n}-{m} about the talks in Geneva and the ceasefire." for m in range(20)))
+            " ".join(f"Sentence {n}-{m} about the talks in Geneva and the ceasefire." for m in range(60)))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "index", "--documents", str(index_copy.documents), "--index",
          str(index_copy.index)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list((index_copy.index / BUILDS).iterdir())) < 2:
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(0.5)
+    assert process.poll() is None, "the build finished before it could be killed: give it more to embed"
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert current_build(index_copy.index) == before
