@@ -43,8 +43,9 @@ def test_no_index_is_a_clear_error(tmp_path: Path) -> None:
         Store.open(tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["truncate vectors", "garbage vectors", "truncate store", "delete store",
-                                    "dangling pointer"])
+@pytest.mark.parametrize(
+    "damage", ["truncate vectors", "garbage vectors", "truncate store", "delete store", "dangling pointer"]
+)
 def test_a_damaged_index_says_to_rebuild(index_copy, damage: str) -> None:
     build = current_build(index_copy.index)
     assert build is not None
@@ -89,10 +90,23 @@ def test_a_build_killed_midway_leaves_the_previous_index_serving(index_copy, eng
     before = current_build(index_copy.index)
     for n in range(40):
         (index_copy.documents / f"extra-{n}.txt").write_text(
-            " ".join(f"Sentence {n}-{m} about the talks in Geneva and the ceasefire." for m in range(60)))
+            " ".join(f"Sentence {n}-{m} about the talks in Geneva and the ceasefire." for m in range(60))
+        )
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "index", "--documents", str(index_copy.documents), "--index",
-         str(index_copy.index)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "index",
+            "--documents",
+            str(index_copy.documents),
+            "--index",
+            str(index_copy.index),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list((index_copy.index / BUILDS).iterdir())) < 2:
         time.sleep(0.05)
@@ -114,8 +128,9 @@ def test_only_new_and_changed_articles_are_embedded(index_copy, embedder) -> Non
     (index_copy.documents / "new.md").write_text("---\ntitle: New\n---\nThe Kremlin said the talks failed.\n")
     report = build_index(index_copy, embedder=embedder)
     assert (report.added, report.unchanged, report.embedded) == (1, 1, 1)
-    (index_copy.documents / "new.md").write_text("---\ntitle: New\n---\nThe Kremlin said the talks failed. "
-                                                 "A second sentence is new.\n")
+    (index_copy.documents / "new.md").write_text(
+        "---\ntitle: New\n---\nThe Kremlin said the talks failed. A second sentence is new.\n"
+    )
     report = build_index(index_copy, embedder=embedder)
     assert (report.changed, report.embedded) == (1, 1)
     (index_copy.documents / "new.md").unlink()
@@ -131,7 +146,8 @@ def test_an_engine_swaps_in_a_new_index_between_questions(index_copy, embedder) 
     engine = Engine.open(index_copy, embedder)
     assert not engine.refresh()
     (index_copy.documents / "new.md").write_text(
-        "---\ntitle: Geneva\n---\nThe Geneva ceasefire talks collapsed on Tuesday after four hours.\n")
+        "---\ntitle: Geneva\n---\nThe Geneva ceasefire talks collapsed on Tuesday after four hours.\n"
+    )
     build_index(index_copy, embedder=embedder)
     assert engine.info.articles == 1
     assert engine.refresh()
@@ -144,3 +160,26 @@ def test_shipped_documents_are_the_seed_as_it_is() -> None:
     if seed is None:
         pytest.skip("../shared/seeds is not beside this clone")
     assert (SHIPPED_DOCUMENTS / seed.name).read_bytes() == seed.read_bytes()
+
+
+def test_a_large_index_searches_an_approximate_graph_that_agrees_with_exact_search(
+    index_copy, embedder, monkeypatch
+) -> None:
+    """Above APPROXIMATE_FROM vectors the build adds an HNSW graph; small here, so the test is quick."""
+    monkeypatch.setattr("bot.store.APPROXIMATE_FROM", 10)
+    (index_copy.documents / "new.md").write_text("---\ntitle: New\n---\nThe Geneva talks failed on Tuesday.\n")
+    build_index(index_copy, embedder=embedder)
+    store = Store.open(index_copy.index)
+    assert store.graph is not None and store.graph.ntotal == store.vectors.ntotal == store.info.sentences
+    query = embedder.embed(["who denied the Wagner claims?"])[0]
+    exact = store.vectors.search(query.reshape(1, -1), 10)[1][0].tolist()
+    assert [i for i, _ in store.dense_sentences(query, 10)] == exact
+    (index_copy.documents / "newer.md").write_text("---\ntitle: Newer\n---\nThe ceasefire held overnight.\n")
+    build_index(index_copy, embedder=embedder)
+    grown = Store.open(index_copy.index)
+    assert grown.graph.ntotal == grown.info.sentences == store.info.sentences + 1
+    (index_copy.documents / "new.md").unlink()
+    build_index(index_copy, embedder=embedder)
+    rebuilt = Store.open(index_copy.index)
+    assert rebuilt.graph.ntotal == rebuilt.info.sentences == store.info.sentences
+    assert Engine.open(index_copy, embedder).ask("who denied the Wagner claims?").answered
