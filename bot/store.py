@@ -166,6 +166,7 @@ class Store:
         ):
             raise IndexCorruptError(f"The vectors in {build} do not match its store. {REBUILD_HINT}")
         self._articles = {article.id: article for article in self._read_articles()}
+        self._frequencies: dict[str, int] = {}
 
     @classmethod
     def open(cls, index_dir: Path) -> Store:
@@ -240,9 +241,13 @@ class Store:
         return {rowid: -score for rowid, score in rows}
 
     def passage_frequency(self, term: str) -> int:
-        """How many passages hold ``term`` (as FTS5 tokenises it)."""
-        match = '"' + term.replace('"', '""') + '"'
-        return int(self._query("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,))[0][0])
+        """How many passages hold ``term`` (as FTS5 tokenises it); a build never changes, so remember it."""
+        frequency = self._frequencies.get(term)
+        if frequency is None:
+            match = '"' + term.replace('"', '""') + '"'
+            frequency = int(self._query("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,))[0][0])
+            self._frequencies[term] = frequency
+        return frequency
 
     def dense_sentences(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
         index = self.graph or self.vectors
