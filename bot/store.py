@@ -231,15 +231,6 @@ class Store:
         )
         return [(rowid, -score) for rowid, score in rows]
 
-    def lexical_sentences(self, match: str, ids: Sequence[int]) -> dict[int, float]:
-        """bm25 of the given sentences (higher is better); a sentence sharing no term is left out."""
-        rows = self._query(
-            f"SELECT rowid, bm25(sentences_fts) FROM sentences_fts WHERE sentences_fts MATCH ? "
-            f"AND rowid IN ({_marks(ids)})",
-            (match, *ids),
-        )
-        return {rowid: -score for rowid, score in rows}
-
     def passage_frequency(self, term: str) -> int:
         """How many passages hold ``term`` (as FTS5 tokenises it); a build never changes, so remember it."""
         frequency = self._frequencies.get(term)
