@@ -119,8 +119,6 @@ class EvalEngine(Protocol):
 
     def search(self, question: str, *, mode: RetrievalMode, limit: int) -> tuple[Passage, ...]: ...
 
-    def top_score(self, question: str, mode: RetrievalMode) -> float: ...
-
 
 # ---------------------------------------------------------------------------------------------------
 # reading questions
@@ -398,7 +396,7 @@ def run_eval(
                 answer = engine.ask(question.question, mode=mode)
                 seconds = time.perf_counter() - start
                 passages = engine.search(question.question, mode=mode, limit=PASSAGES)
-                score = engine.top_score(question.question, mode) if scores_needed else None
+                score = (passages[0].score if passages else 0.0) if scores_needed else None
                 results.append(judge(question, mode, answer, passages, score, seconds))
                 bar.update()
     hybrid = [result for result in results if result.mode is RetrievalMode.HYBRID]

@@ -89,7 +89,6 @@ class Passage:
     text: str
     score: float
     sentence: Sentence
-    sentence_score: float
 
 
 @dataclass(frozen=True)

@@ -251,11 +251,6 @@ class Engine:
         passages = retriever.search(retriever.query(question, context), mode, CITATION_CANDIDATES)
         return answer(question, passages, self._min_score(retriever))
 
-    def top_score(self, question: str, mode: RetrievalMode = RetrievalMode.HYBRID) -> float:
-        """The score abstention compares with ``min_score``: the best passage's."""
-        passages = self.search(question, mode, 1)
-        return passages[0].score if passages else 0.0
-
     def refresh(self) -> bool:
         """Swap in the published index if it changed since the one in use. A new build that cannot
         be opened is logged and the current one keeps serving."""

@@ -196,7 +196,6 @@ class Retriever:
                 text=chunks[chunk_id].text,
                 score=score,
                 sentence=Sentence(sentence.start, sentence.end, sentence.text),
-                sentence_score=score,
             )
             for chunk_id, (sentence, score) in best.items()
         ]

@@ -2,25 +2,40 @@ from bot.answer import answer
 from bot.models import IndexedArticle, Passage, Sentence
 
 TEXT = (
-    "Moscow said the reports were false. Russia has denied the allegations, officials said. "
-    "The talks resume on Monday."
+    "Moscow said the reports were false. Russia has denied the allegations, officials said. The talks resume on Monday."
 )
 
 
 def article(document: str, text: str = TEXT) -> IndexedArticle:
-    return IndexedArticle(id=document, document=document, title=f"Title of {document}", url=None,
-                          date=None, author=None, text=text, passages=1)
+    return IndexedArticle(
+        id=document,
+        document=document,
+        title=f"Title of {document}",
+        url=None,
+        date=None,
+        author=None,
+        text=text,
+        passages=1,
+    )
 
 
 def passage(document: str, sentence: str, score: float, text: str = TEXT, chunk_id: int = 1) -> Passage:
     start = text.index(sentence)
-    return Passage(chunk_id=chunk_id, article=article(document, text), start=0, end=len(text), text=text,
-                   score=score, sentence=Sentence(start, start + len(sentence), sentence), sentence_score=score)
+    return Passage(
+        chunk_id=chunk_id,
+        article=article(document, text),
+        start=0,
+        end=len(text),
+        text=text,
+        score=score,
+        sentence=Sentence(start, start + len(sentence), sentence),
+    )
 
 
 def test_a_sentence_deep_in_its_passage_is_the_one_quoted() -> None:
-    result = answer("who denied it?", (passage("a.txt", "Russia has denied the allegations, officials said.", 0.9),),
-                    min_score=0.5)
+    result = answer(
+        "who denied it?", (passage("a.txt", "Russia has denied the allegations, officials said.", 0.9),), min_score=0.5
+    )
     [citation] = result.citations
     assert citation.sentence == "Russia has denied the allegations, officials said."
     assert citation.start == TEXT.index("Russia") and citation.passage == TEXT
@@ -35,11 +50,15 @@ def test_below_the_threshold_it_abstains_with_no_citation() -> None:
 
 def test_syndicated_copies_collapse_into_one_citation_naming_the_others() -> None:
     copy = "Syndicated.  Russia has denied   the allegations, officials said."
-    result = answer("who denied it?", (
-        passage("a.txt", "Russia has denied the allegations, officials said.", 0.9),
-        passage("b.txt", "Russia has denied   the allegations, officials said.", 0.8, text=copy, chunk_id=2),
-        passage("c.txt", "The talks resume on Monday.", 0.7, chunk_id=3),
-    ), min_score=0.5)
+    result = answer(
+        "who denied it?",
+        (
+            passage("a.txt", "Russia has denied the allegations, officials said.", 0.9),
+            passage("b.txt", "Russia has denied   the allegations, officials said.", 0.8, text=copy, chunk_id=2),
+            passage("c.txt", "The talks resume on Monday.", 0.7, chunk_id=3),
+        ),
+        min_score=0.5,
+    )
     assert [c.document for c in result.citations] == ["a.txt", "c.txt"]
     assert result.citations[0].also_in == ("b.txt",)
 

@@ -260,9 +260,7 @@ def test_a_missing_or_empty_file_says_so(tmp_path: Path) -> None:
 
 # --- judge and run_eval on a fake engine ------------------------------------------------------------
 
-ARTICLE = IndexedArticle(
-    id="a1", document="a.txt", title="A", url=None, date=None, author=None, text="", passages=1
-)
+ARTICLE = IndexedArticle(id="a1", document="a.txt", title="A", url=None, date=None, author=None, text="", passages=1)
 
 
 def citation(sentence: str) -> Citation:
@@ -275,7 +273,7 @@ def citation(sentence: str) -> Citation:
 def passage(sentence: str, score: float) -> Passage:
     return Passage(
         chunk_id=1, article=ARTICLE, start=0, end=len(sentence), text=f"{sentence} And more.", score=score,
-        sentence=Sentence(0, len(sentence), sentence), sentence_score=score,
+        sentence=Sentence(0, len(sentence), sentence),
     )  # fmt: skip
 
 
@@ -287,7 +285,6 @@ class FakeEngine:
     def __init__(self, table: dict[str, tuple[list[str], float]]) -> None:
         self.table = table
         self.asked: list[tuple[str, RetrievalMode]] = []
-        self.scored: list[str] = []
 
     def ask(self, question: str, *, mode: RetrievalMode) -> Answer:
         self.asked.append((question, mode))
@@ -300,10 +297,6 @@ class FakeEngine:
     def search(self, question: str, *, mode: RetrievalMode, limit: int) -> tuple[Passage, ...]:
         sentences, score = self.table[question]
         return tuple(passage(s, score) for s in sentences[:limit])
-
-    def top_score(self, question: str, mode: RetrievalMode) -> float:
-        self.scored.append(question)
-        return self.table[question][1]
 
 
 def test_judge_records_what_an_abstention_quotes_as_nothing() -> None:
@@ -322,7 +315,7 @@ def test_run_eval_alternates_modes_per_question_after_an_untimed_warm_up() -> No
     assert engine.asked == warm_up + [(q, mode) for q in ("one", "two") for mode in ALL_MODES]
     assert [m.mode for m in report.modes] == list(ALL_MODES)
     assert all(m.hit_at_1 == 0.5 for m in report.modes)
-    assert engine.scored == [], "top scores are only needed to calibrate, so not fetched without unanswerable"
+    assert all(r.top_score is None for r in report.results), "top scores only calibrate: none without unanswerable"
     assert report.suggested_min_score is None
     assert report.min_score == 0.5
 
