@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
 
-from bot.discord_bot import CitebotBot, configure_endpoints  # noqa: E402
+from bot.chat.bot import CitebotBot, configure_endpoints  # noqa: E402
 from bot.pipeline import Engine, build_index  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import ChatSettings, Settings  # noqa: E402
 from tests.discord_standin import DiscordStandIn, InteractionRecord  # noqa: E402
 
 QUESTIONS = (
@@ -82,21 +82,21 @@ async def main(arguments: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="citebot-discord-bench-"))
     try:
         shutil.copytree(arguments.documents, work / "documents")
-        base = Settings(documents=work / "documents", index=work / "index", _env_file=None, cooldown=0)
+        base = Settings(documents=work / "documents", index=work / "index", _env_file=None)
         report = build_index(base)
         engine = Engine.open(base)
         engine.embedder.embed(["warm up"])
         standin = DiscordStandIn()
         await standin.start()
-        settings = base.model_copy(
-            update={
-                "discord_api": standin.api_url,
-                "discord_gateway": standin.gateway_url,
-                "discord_token": SecretStr(standin.token),
-            }
+        chat = ChatSettings(
+            discord_api=standin.api_url,
+            discord_gateway=standin.gateway_url,
+            discord_token=SecretStr(standin.token),
+            cooldown=0,
+            _env_file=None,
         )
-        configure_endpoints(settings)
-        bot = CitebotBot(settings, engine, workers=arguments.workers, guild_ready_timeout=0.05)
+        configure_endpoints(chat)
+        bot = CitebotBot(base, chat, engine, workers=arguments.workers, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(standin.token))
         await asyncio.wait_for(bot.wait_until_ready(), 60)
         await run_level(standin, 1, min(3, arguments.questions))  # warm-up, not reported

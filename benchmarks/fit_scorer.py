@@ -30,10 +30,10 @@ from scipy.optimize import minimize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.evaluate import is_hit  # noqa: E402
+from bot.evaluation.run import is_hit  # noqa: E402
 from bot.models import RetrievalMode  # noqa: E402
 from bot.pipeline import Engine, build_index, check_question  # noqa: E402
-from bot.retrieve import FEATURES, Scorer  # noqa: E402
+from bot.retrieve.search import FEATURES, Scorer  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 

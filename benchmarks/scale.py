@@ -35,14 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.chunk import chunk, split_sentences  # noqa: E402
-from bot.clean import clean  # noqa: E402
-from bot.documents import front_matter, load_documents  # noqa: E402
-from bot.embed import SentenceTransformerEmbedder  # noqa: E402
-from bot.onnx_embed import OnnxEmbedder  # noqa: E402
+from bot.embed.encoder import SentenceTransformerEmbedder  # noqa: E402
+from bot.embed.onnx import OnnxEmbedder  # noqa: E402
+from bot.ingest.chunk import chunk, split_sentences  # noqa: E402
+from bot.ingest.clean import clean  # noqa: E402
+from bot.ingest.documents import front_matter, load_documents  # noqa: E402
 from bot.pipeline import Engine, build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.store import VECTORS, current_build  # noqa: E402
+from bot.store.schema import VECTORS, current_build  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench" / "squad-dev-v1.1.json.gz"
 CITEBOT = Path(sys.executable).with_name("citebot")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from bot.evaluate import EvalReport
+    from bot.evaluation.run import EvalReport
     from bot.pipeline import Engine
     from bot.settings import Settings
 
@@ -86,7 +86,7 @@ def paragraph_text(context: str) -> str:
 
 def article_markdown(article: SquadArticle) -> str:
     """The article as citebot reads it: front matter with title and url, then blank-line paragraphs."""
-    from bot.documents import front_matter
+    from bot.ingest.documents import front_matter
 
     metadata = {
         "title": article.title.replace("_", " "),
@@ -168,7 +168,7 @@ def open_engine(settings: Settings, stamp: Path, rebuild: bool) -> Engine:
 
 def held_out_report(report: EvalReport, questions_path: Path) -> EvalReport | None:
     """The same run's figures on the odd pages only: the fold `benchmarks/fit_scorer.py` never fits on."""
-    from bot.evaluate import EvalReport, summarise
+    from bot.evaluation.run import EvalReport, summarise
 
     lines = questions_path.read_text(encoding="utf-8").splitlines()
     pages = [json.loads(line)["page"] for line in lines]
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bot.errors import CitebotError
-    from bot.evaluate import ALL_MODES, load_questions, render_json, render_misses, render_text, run_eval
+    from bot.evaluation.run import ALL_MODES, load_questions, render_json, render_misses, render_text, run_eval
     from bot.settings import Settings
 
     index = args.work / "index"

@@ -14,10 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.answer import answer
-from bot.chunk import ChunkingSettings, chunk
-from bot.clean import clean
-from bot.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
-from bot.embed import Embedder, SentenceTransformerEmbedder
+from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
+from bot.embed.onnx import query_embedder, reuse_or_export
 from bot.errors import (
     REBUILD_HINT,
     CitebotError,
@@ -27,11 +25,15 @@ from bot.errors import (
     IndexMissingError,
     QuestionError,
 )
+from bot.ingest.chunk import ChunkingSettings, chunk
+from bot.ingest.clean import clean
+from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
 from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
-from bot.onnx_embed import query_embedder, reuse_or_export
-from bot.retrieve import Retriever
+from bot.retrieve.search import Retriever
 from bot.settings import Settings
-from bot.store import CURRENT, BuildWriter, Store, current_build
+from bot.store.builds import BuildWriter
+from bot.store.reading import Store
+from bot.store.schema import CURRENT, current_build
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bot.embed import SentenceTransformerEmbedder
+from bot.embed.encoder import SentenceTransformerEmbedder
 from bot.models import Answer
 from bot.pipeline import Engine, build_index
 from bot.settings import DEFAULT_MODEL, Settings

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.documents import load_article, split_front_matter
-from bot.embed import SentenceTransformerEmbedder
+from bot.embed.encoder import SentenceTransformerEmbedder
 from bot.errors import SourceError
-from bot.fetch import add_source, safe_name
-from bot.formats import pdf_text
+from bot.ingest.documents import load_article, split_front_matter
+from bot.ingest.fetch import add_source, safe_name
+from bot.ingest.formats import pdf_text
 from bot.pipeline import Engine
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 
 PARAGRAPHS = (
     "The US military said on Tuesday that Russia had sent fighter jets to Libya to support the Wagner "
@@ -211,7 +211,6 @@ def test_cli_add_saves_and_indexes(
     server: str, tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bot.pipeline.SentenceTransformerEmbedder", lambda model: embedder)
-    load_settings.cache_clear()
     documents, index = tmp_path / "documents", tmp_path / "index"
     arguments = ["add", f"{server}/article", "--documents", str(documents), "--index", str(index)]
     result = CliRunner().invoke(main, arguments)

@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.chunk import ChunkingSettings, chunk, split_sentences
-from bot.clean import clean
+from bot.ingest.chunk import ChunkingSettings, chunk, split_sentences
+from bot.ingest.clean import clean
 from tests.test_clean import SEED, article_of
 
 SEED_ARTICLE = clean(article_of(SEED.read_text(encoding="utf-8")))

@@ -3,7 +3,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.clean import clean, is_chrome
+from bot.ingest.clean import clean, is_chrome
 from bot.models import Article, Segment
 from tests.conftest import SHIPPED_DOCUMENTS
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.store.reading import Store
 from tests.conftest import DENIALS, ROOT, SHIPPED_DOCUMENTS
 
 
@@ -65,7 +66,7 @@ def test_ask_json_follows_the_contract(index_args, shipped_settings) -> None:
     first = record["citations"][0]
     assert first["document"] == "000_a252677522aeadfb.txt"
     assert any(denial in first["sentence"] for denial in DENIALS)
-    texts = {a.document: a.text for a in __import__("bot.store").store.Store.open(shipped_settings.index).articles()}
+    texts = {a.document: a.text for a in Store.open(shipped_settings.index).articles()}
     assert texts[first["document"]][first["start"]:first["end"]] == first["sentence"]
     assert_verbatim_json(record, shipped_settings.documents)
 

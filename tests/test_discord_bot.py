@@ -23,13 +23,13 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from bot.cogs.ask import Cooldown, strip_mentions
-from bot.cogs.library import source_pages
-from bot.discord_bot import CitebotBot, DiscordTokenError, configure_endpoints, run_discord, serve
+from bot.chat.bot import CitebotBot, DiscordTokenError, configure_endpoints, run_discord, serve
+from bot.chat.cogs.ask import Cooldown, strip_mentions
+from bot.chat.cogs.library import source_pages
 from bot.feedback import feedback_summary
 from bot.models import Answer, IndexedArticle, IndexInfo
 from bot.pipeline import Engine, build_index
-from bot.settings import Settings
+from bot.settings import ChatSettings, Settings
 from tests.discord_standin import EPHEMERAL, DiscordStandIn, message_problems
 from tests.test_render_discord import bold_segments
 
@@ -105,6 +105,7 @@ class World:
     bot: CitebotBot
     engine: RecordingEngine
     settings: Settings
+    chat: ChatSettings
     documents: Path
     logs: Collect
     task: asyncio.Task[None] | None = None
@@ -142,17 +143,16 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[W
     async def start() -> World:
         standin = DiscordStandIn()
         await standin.start()
-        settings = base.model_copy(
-            update={
-                "discord_api": standin.api_url,
-                "discord_gateway": standin.gateway_url,
-                "discord_token": SecretStr(standin.token),
-                "ask_channels": "ask-citebot",
-            }
+        chat = ChatSettings(
+            discord_api=standin.api_url,
+            discord_gateway=standin.gateway_url,
+            discord_token=SecretStr(standin.token),
+            ask_channels="ask-citebot",
+            _env_file=None,  # type: ignore[call-arg]
         )
-        configure_endpoints(settings)
-        bot = CitebotBot(settings, engine, guild_ready_timeout=0.05)
-        result = World(loop, standin, bot, engine, settings, documents, logs)
+        configure_endpoints(chat)
+        bot = CitebotBot(base, chat, engine, guild_ready_timeout=0.05)
+        result = World(loop, standin, bot, engine, base, chat, documents, logs)
         result.task = asyncio.create_task(bot.start(standin.token))
         await asyncio.wait_for(bot.wait_until_ready(), 30)
         return result
@@ -178,12 +178,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[W
 @contextlib.contextmanager
 def overridden(world: World, **changes: Any) -> Iterator[None]:
     """The cogs read settings per message, so a test can switch a behaviour on for its duration."""
-    original = world.bot.settings
-    world.bot.settings = original.model_copy(update=changes)
+    original = world.bot.chat
+    world.bot.chat = original.model_copy(update=changes)
     try:
         yield
     finally:
-        world.bot.settings = original
+        world.bot.chat = original
 
 
 def description(message: dict[str, Any]) -> str:
@@ -450,7 +450,7 @@ def test_reply_in_thread_and_follow_ups_use_the_first_question_as_context(world:
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=user)
         thread = await world.standin.wait_for(lambda: world.standin.threads.get(asked["id"]))
         first = await world.standin.wait_for(lambda: world.standin.bot_messages_in(thread["id"]))
-        await asyncio.sleep(world.settings.cooldown)
+        await asyncio.sleep(world.chat.cooldown)
         follow = await world.standin.send_message(
             "and when did they say that?", channel_id=thread["id"], author=user
         )
@@ -525,7 +525,7 @@ def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) ->
 def test_missing_token_is_one_clear_error(tmp_path: Path) -> None:
     settings = Settings(documents=tmp_path, index=tmp_path / "index", _env_file=None)
     with pytest.raises(DiscordTokenError) as raised:
-        run_discord(settings)
+        run_discord(settings, ChatSettings(_env_file=None))  # type: ignore[call-arg]
     message = str(raised.value)
     assert "DISCORD_TOKEN" in message and "Reset Token" in message and ".env" in message
 
@@ -533,7 +533,7 @@ def test_missing_token_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_rejected_token_is_one_clear_error_without_a_retry_loop(world: World) -> None:
     async def rejected(settings: Settings, token: str) -> str:
         with pytest.raises(DiscordTokenError) as raised:
-            await asyncio.wait_for(serve(settings, token, world.engine, guild_ready_timeout=0.05), 20)
+            await asyncio.wait_for(serve(settings, world.chat, token, world.engine, guild_ready_timeout=0.05), 20)
         return str(raised.value)
 
     message = world.run(rejected(world.settings, "wrong-token"))
@@ -584,7 +584,7 @@ def test_run_discord_reads_everything_from_the_environment(world: World, tmp_pat
             "CITEBOT_DISCORD_API": standin.api_url,
             "CITEBOT_DISCORD_GATEWAY": standin.gateway_url,
         }
-        code = "import bot.discord_bot as d, bot.settings as s; d.run_discord(s.Settings())"
+        code = "import bot.chat.bot as d, bot.settings as s; d.run_discord(s.Settings(), s.ChatSettings())"
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
         )

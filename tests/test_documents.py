@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.documents import front_matter, load_documents, split_front_matter
 from bot.errors import DocumentsError
+from bot.ingest.documents import front_matter, load_documents, split_front_matter
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import EvalQuestion, Kind, fold, load_questions
+from bot.evaluation.run import EvalQuestion, Kind, fold, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("dev", "test")

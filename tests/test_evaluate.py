@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.errors import CitebotError
-from bot.evaluate import (
+from bot.evaluation.run import (
     ALL_MODES,
     EvalQuestion,
     Kind,
@@ -34,7 +33,6 @@ from bot.evaluate import (
     summarise,
 )
 from bot.models import Answer, Citation, IndexedArticle, Passage, RetrievalMode, Sentence
-from bot.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 HYBRID, DENSE, LEXICAL = RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.LEXICAL
@@ -368,12 +366,9 @@ def citebot_eval(path: Path, index: Path, *extra: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings are read once per process; the command must not see a threshold set elsewhere."""
+def no_threshold_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command must not see a threshold set elsewhere."""
     monkeypatch.delenv("CITEBOT_MIN_SCORE", raising=False)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 def test_citebot_eval_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[Path, Path]) -> None:

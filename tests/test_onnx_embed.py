@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.chunk import split_sentences
-from bot.documents import load_documents
-from bot.embed import SentenceTransformerEmbedder
+from bot.embed.encoder import SentenceTransformerEmbedder
+from bot.embed.onnx import MODEL_FILE, QUERY_MODEL, OnnxEmbedder, export_onnx, query_embedder
 from bot.errors import ModelError
-from bot.onnx_embed import MODEL_FILE, QUERY_MODEL, OnnxEmbedder, export_onnx, query_embedder
+from bot.ingest.chunk import split_sentences
+from bot.ingest.documents import load_documents
 from bot.pipeline import Engine, build_index
 from bot.settings import DEFAULT_MODEL, Settings
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.models import Answer, Citation, IndexInfo
-from bot.render_discord import (
+from bot.render.chat import (
     ELLIPSIS,
     escape,
     limit_problems,

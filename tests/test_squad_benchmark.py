@@ -11,10 +11,10 @@ from types import ModuleType
 
 import pytest
 
-from bot.chunk import paragraphs
-from bot.clean import clean
-from bot.documents import load_documents
-from bot.evaluate import contains_evidence, load_questions
+from bot.evaluation.run import contains_evidence, load_questions
+from bot.ingest.chunk import paragraphs
+from bot.ingest.clean import clean
+from bot.ingest.documents import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

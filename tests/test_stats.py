@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.settings import Settings, load_settings
-from bot.store import Store
+from bot.settings import Settings
+from bot.store.reading import Store
 
 
 def stats(index: Path) -> dict[str, str]:
@@ -20,12 +19,9 @@ def stats(index: Path) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings are read once per process; these tests change them."""
+def no_threshold_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command must not see a threshold set elsewhere."""
     monkeypatch.delenv("CITEBOT_MIN_SCORE", raising=False)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 def test_stats_reports_the_index(shipped_settings: Settings) -> None:

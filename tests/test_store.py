@@ -11,7 +11,8 @@ import pytest
 
 from bot.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from bot.pipeline import Engine, build_index
-from bot.store import BUILDS, CURRENT, DATABASE, VECTORS, Store, current_build
+from bot.store.reading import Store
+from bot.store.schema import BUILDS, CURRENT, DATABASE, VECTORS, current_build
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings
 
 
@@ -166,7 +167,7 @@ def test_a_large_index_searches_an_approximate_graph_that_agrees_with_exact_sear
     index_copy, embedder, monkeypatch
 ) -> None:
     """Above APPROXIMATE_FROM vectors the build adds an HNSW graph; small here, so the test is quick."""
-    monkeypatch.setattr("bot.store.APPROXIMATE_FROM", 10)
+    monkeypatch.setattr("bot.store.builds.APPROXIMATE_FROM", 10)
     (index_copy.documents / "new.md").write_text("---\ntitle: New\n---\nThe Geneva talks failed on Tuesday.\n")
     build_index(index_copy, embedder=embedder)
     store = Store.open(index_copy.index)

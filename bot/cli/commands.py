@@ -1,6 +1,6 @@
-"""`citebot index | ask | ...`: parse, call the pipeline, render. No retrieval logic here.
+"""`citebot index | ask | add | stats | eval | discord | feedback`: parse, call the core, render.
 
-Heavy modules are imported inside the commands so that `citebot --help` answers instantly.
+No retrieval logic here; heavy modules are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -9,57 +9,13 @@ import logging
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from bot.errors import CitebotError
-
-log = logging.getLogger("citebot")
-
-documents_option = click.option(
-    "--documents", type=click.Path(path_type=Path), help="Folder of articles [CITEBOT_DOCUMENTS, default documents/]."
-)
-index_option = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [CITEBOT_INDEX, default index/]."
-)
+from bot.cli.group import documents_option, index_option, open_engine, progress_wanted, settings_for
 
 
-class CitebotGroup(click.Group):
-    """Turns every user error into one line on stderr and a non-zero exit, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CitebotError as error:
-            click.echo(f"citebot: {error}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("citebot: interrupted; nothing was changed.", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=CitebotGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
-def main(verbose: bool) -> None:
-    """Answer questions from your articles with verbatim, cited quotes."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
-    )
-
-
-def settings_for(documents: Path | None, index_dir: Path | None) -> Any:
-    from bot.settings import load_settings
-
-    overrides = {key: value for key, value in (("documents", documents), ("index", index_dir)) if value is not None}
-    return load_settings().model_copy(update=overrides)
-
-
-def progress_wanted() -> bool:
-    return sys.stderr.isatty()
-
-
-@main.command()
+@click.command()
 @documents_option
 @index_option
 def index(documents: Path | None, index_dir: Path | None) -> None:
@@ -70,14 +26,14 @@ def index(documents: Path | None, index_dir: Path | None) -> None:
     click.echo(report.summary())
 
 
-@main.command()
+@click.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; with no QUESTION, one line per stdin line.")
 @documents_option
 @index_option
 def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
     """Answer QUESTION with cited passages from the articles."""
-    from bot.render import render_json, render_json_error, render_text
+    from bot.render.terminal import render_json, render_json_error, render_text
 
     if question is None and not as_json:
         raise click.UsageError('Give a question, e.g. citebot ask "who denied the Wagner claims?"')
@@ -101,13 +57,13 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
             click.echo(render_json_error(line.rstrip("\n"), str(error)))
 
 
-@main.command()
+@click.command()
 @click.argument("source")
 @documents_option
 @index_option
 def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
     """Add the article at SOURCE (an http(s) address or a file) to the documents, then index it."""
-    from bot.fetch import add_source
+    from bot.ingest.fetch import add_source
     from bot.pipeline import build_index
 
     settings = settings_for(documents, index_dir)
@@ -117,12 +73,12 @@ def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
     click.echo(build_index(settings, progress=progress_wanted()).summary())
 
 
-@main.command()
+@click.command()
 @index_option
 def stats(index_dir: Path | None) -> None:
     """Print what the index holds and how it was built."""
-    from bot.onnx_embed import query_model
-    from bot.store import Store
+    from bot.embed.onnx import query_model
+    from bot.store.reading import Store
 
     settings = settings_for(None, index_dir)
     store = Store.open(settings.index)
@@ -152,47 +108,29 @@ def folder_size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def open_engine(settings: Any) -> Any:
-    """The engine over the current index, building one first when there is none yet.
-
-    An index carries its query model as ONNX, so opening one does not import torch."""
-    from bot.embed import SentenceTransformerEmbedder
-    from bot.errors import IndexMissingError
-    from bot.pipeline import Engine, build_index
-
-    try:
-        return Engine.open(settings)
-    except IndexMissingError:
-        embedder = SentenceTransformerEmbedder(settings.model)
-        click.echo(f"No index in {settings.index} yet: building it from {settings.documents} first.", err=True)
-        report = build_index(settings, progress=progress_wanted(), embedder=embedder)
-        click.echo(report.summary(), err=True)
-        return Engine.open(settings, embedder)
-
-
-@main.command(name="eval")
+@click.command(name="eval")
 @click.argument("questions", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @documents_option
 @index_option
 def evaluate(questions: Path, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
     """Measure answers on QUESTIONS.jsonl: hybrid, dense-only and lexical-only retrieval."""
-    from bot.evaluate import eval_command
+    from bot.evaluation.run import eval_command
 
     click.echo(eval_command(questions, settings_for(documents, index_dir), as_json, progress=progress_wanted()))
 
 
-@main.command()
+@click.command()
 def discord() -> None:
     """Run the Discord bot (token from DISCORD_TOKEN, in the environment or .env)."""
-    from bot.discord_bot import run_discord
-    from bot.settings import load_settings
+    from bot.chat.bot import run_discord
+    from bot.settings import ChatSettings, load_settings
 
     logging.getLogger().setLevel(logging.INFO)
-    run_discord(load_settings())
+    run_discord(load_settings(), load_settings(ChatSettings))
 
 
-@main.command()
+@click.command()
 @index_option
 def feedback(index_dir: Path | None) -> None:
     """Summarise the 👍 / 👎 votes people gave answers in Discord."""

@@ -16,10 +16,10 @@ import discord
 
 from bot.errors import CitebotError
 from bot.models import Answer
-from bot.render_discord import render_more, render_text
+from bot.render.chat import render_more, render_text
 
 if TYPE_CHECKING:
-    from bot.discord_bot import CitebotBot
+    from bot.chat.bot import CitebotBot
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.buttons import UNEXPECTED
+from bot.chat.cogs.buttons import UNEXPECTED
 from bot.errors import CitebotError
 from bot.models import IndexedArticle, IndexInfo
-from bot.render_discord import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
+from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
 
 if TYPE_CHECKING:
-    from bot.discord_bot import CitebotBot
+    from bot.chat.bot import CitebotBot
 
 log = logging.getLogger(__name__)
 

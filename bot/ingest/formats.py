@@ -30,7 +30,7 @@ def pdf_text(raw: bytes) -> tuple[str, dict[str, str]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    from bot.documents import UnreadableDocument
+    from bot.ingest.documents import UnreadableDocument
 
     try:
         reader = PdfReader(io.BytesIO(raw))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
-from bot.documents import (
+from bot.errors import SourceError
+from bot.ingest.documents import (
     HTML_SUFFIXES,
     PDF_SUFFIXES,
     SUPPORTED_SUFFIXES,
@@ -27,7 +28,6 @@ from bot.documents import (
     load_article,
     split_front_matter,
 )
-from bot.errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def fetch_url(url: str, max_bytes: int = MAX_BYTES) -> NewArticle:
         raise SourceError(f"Only http:// and https:// addresses can be added, not {url!r}. For a file, give its path.")
     raw, content_type, charset, final_url = _download(url, max_bytes)
     if content_type in HTML_TYPES:
-        from bot.formats import html_text
+        from bot.ingest.formats import html_text
 
         text, metadata = html_text(_decode(raw, charset))
         text = html_paragraphs(text)
@@ -253,7 +253,7 @@ def _decode(raw: bytes, charset: str | None) -> str:
 
 
 def _pdf(raw: bytes, url: str) -> tuple[str, dict[str, str]]:
-    from bot.formats import pdf_text
+    from bot.ingest.formats import pdf_text
 
     try:
         return pdf_text(raw)

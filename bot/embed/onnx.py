@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
-    from bot.embed import Embedder
+    from bot.embed.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,9 @@ def reuse_or_export(embedder: Embedder, model: str, index_dir: Path, build: Path
     """Give ``build`` its query model: hard-linked from the published build when that one was exported
     from the same model (no export, no extra disk), else exported now. False, with a warning, when
     the model cannot be exported: queries then fall back to sentence-transformers."""
-    from bot.embed import SentenceTransformerEmbedder
+    from bot.embed.encoder import SentenceTransformerEmbedder
     from bot.errors import IndexCorruptError
-    from bot.store import current_build
+    from bot.store.schema import current_build
 
     try:
         previous = current_build(index_dir)
@@ -230,7 +230,7 @@ def query_model(build: Path, model: str) -> Path | None:
 
 def query_embedder(build: Path, model: str) -> Embedder:
     """The fast ONNX embedder when the build carries one for ``model``, else sentence-transformers."""
-    from bot.embed import SentenceTransformerEmbedder
+    from bot.embed.encoder import SentenceTransformerEmbedder
 
     folder = query_model(build, model)
     if folder is None:

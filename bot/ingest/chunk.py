@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import blingfire
 
-from bot.clean import PARAGRAPH_SEPARATOR
+from bot.ingest.clean import PARAGRAPH_SEPARATOR
 from bot.models import Chunk, Sentence
 
 

@@ -15,12 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.buttons import UNEXPECTED, answer_view
+from bot.chat.cogs.buttons import UNEXPECTED, answer_view
 from bot.errors import CitebotError
-from bot.render_discord import DiscordReply, limit_problems, render_answer, render_text, shorten
+from bot.render.chat import DiscordReply, limit_problems, render_answer, render_text, shorten
 
 if TYPE_CHECKING:
-    from bot.discord_bot import CitebotBot
+    from bot.chat.bot import CitebotBot
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def strip_mentions(content: str, user_id: int, role_id: int | None = None) -> st
 class AskCog(commands.Cog):
     def __init__(self, bot: CitebotBot) -> None:
         self.bot = bot
-        self.cooldown = Cooldown(bot.settings.cooldown)
+        self.cooldown = Cooldown(bot.chat.cooldown)
         self._thread_questions: dict[int, str] = {}
 
     async def answer(self, question: str, context: str | None) -> tuple[DiscordReply, discord.ui.View | None]:
@@ -129,7 +129,7 @@ class AskCog(commands.Cog):
             return
         async with message.channel.typing():
             reply, view = await self.answer(question, context)
-        if self.bot.settings.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
+        if self.bot.chat.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
             thread = await self.open_thread(message, question)
             if thread is not None:
                 await thread.send(**send_kwargs(reply, view))
@@ -137,7 +137,7 @@ class AskCog(commands.Cog):
         await self.send_reply(message, reply, view)
 
     def in_ask_channel(self, channel: Any) -> bool:
-        wanted = self.bot.settings.ask_channel_list
+        wanted = self.bot.chat.ask_channel_list
         return bool(wanted) and (str(channel.id) in wanted or getattr(channel, "name", None) in wanted)
 
     async def thread_context(self, channel: Any) -> str | None:

@@ -20,9 +20,9 @@ from itertools import pairwise
 import numpy as np
 import snowballstemmer
 
-from bot.embed import Embedder
+from bot.embed.encoder import Embedder
 from bot.models import Passage, RetrievalMode, Sentence
-from bot.store import Store, StoredSentence
+from bot.store.reading import Store, StoredSentence
 
 DENSE_CANDIDATES = 100
 LEXICAL_CANDIDATES = 50

@@ -23,11 +23,11 @@ from discord.ext import commands
 from bot.errors import CitebotError
 from bot.feedback import FeedbackStore, feedback_path
 from bot.models import Answer, IndexedArticle, IndexInfo
-from bot.settings import Settings
+from bot.settings import ChatSettings, Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.buttons", "bot.cogs.library")
+EXTENSIONS = ("bot.chat.cogs.ask", "bot.chat.cogs.buttons", "bot.chat.cogs.library")
 MAX_PENDING = 100
 RECENT_ANSWERS = 500
 TOKEN_HELP = (
@@ -61,7 +61,7 @@ class AskEngine(Protocol):
     def refresh(self) -> bool: ...
 
 
-def bot_token(settings: Settings) -> str:
+def bot_token(settings: ChatSettings) -> str:
     """The token from DISCORD_TOKEN, or a DiscordTokenError saying how to get one."""
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
@@ -69,7 +69,7 @@ def bot_token(settings: Settings) -> str:
     return token
 
 
-def configure_endpoints(settings: Settings) -> None:
+def configure_endpoints(settings: ChatSettings) -> None:
     """Point discord.py at ``settings.discord_api``/``discord_gateway`` (the real Discord by default).
 
     discord.py has no setting for this; both class attributes are read when a request or a connection
@@ -118,11 +118,13 @@ class RedactToken(logging.Filter):
 class CitebotBot(commands.Bot):
     """Holds the engine, the feedback store and the bounded worker the cogs share."""
 
-    def __init__(self, settings: Settings, engine: AskEngine, *, workers: int = 1, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, chat: ChatSettings, engine: AskEngine, *, workers: int = 1, **options: Any
+    ) -> None:
         intents = discord.Intents.default()
         # Mentions carry their content anyway; reading plain messages needs the privileged intent.
-        intents.message_content = bool(settings.ask_channel_list or settings.reply_in_thread)
-        if is_loopback(settings.discord_api):
+        intents.message_content = bool(chat.ask_channel_list or chat.reply_in_thread)
+        if is_loopback(chat.discord_api):
             options.setdefault("http_trace", loopback_guard())
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -132,6 +134,7 @@ class CitebotBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.chat = chat
         self.engine = engine
         self.feedback = FeedbackStore(feedback_path(settings))
         self._worker = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="citebot-ask")
@@ -198,10 +201,10 @@ class CitebotBot(commands.Bot):
         return self._recent.get(answer_id)
 
 
-async def serve(settings: Settings, token: str, engine: AskEngine, **options: Any) -> None:
+async def serve(settings: Settings, chat: ChatSettings, token: str, engine: AskEngine, **options: Any) -> None:
     """Run until closed; a rejected token or missing intent becomes a clear CitebotError, not a retry loop."""
-    configure_endpoints(settings)
-    bot = CitebotBot(settings, engine, **options)
+    configure_endpoints(chat)
+    bot = CitebotBot(settings, chat, engine, **options)
     async with bot:
         try:
             await bot.start(token)
@@ -223,11 +226,11 @@ async def serve(settings: Settings, token: str, engine: AskEngine, **options: An
             raise
 
 
-def run_discord(settings: Settings) -> None:
+def run_discord(settings: Settings, chat: ChatSettings) -> None:
     """``citebot discord``: check the token, open the index, warm the model, then serve until Ctrl-C."""
     from bot.pipeline import Engine
 
-    token = bot_token(settings)
+    token = bot_token(chat)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -242,6 +245,6 @@ def run_discord(settings: Settings) -> None:
         engine.info.built_at,
     )
     try:
-        asyncio.run(serve(settings, token, engine))
+        asyncio.run(serve(settings, chat, token, engine))
     except KeyboardInterrupt:
         log.info("Stopped.")

@@ -96,13 +96,13 @@ def load_article(path: Path, document: str) -> Article:
         raise UnreadableDocument(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        from bot.formats import pdf_text
+        from bot.ingest.formats import pdf_text
 
         text, metadata = pdf_text(raw)
     else:
         text = decode_text(raw)
         if suffix in HTML_SUFFIXES:
-            from bot.formats import html_text
+            from bot.ingest.formats import html_text
 
             text, metadata = html_text(text)
         else:

@@ -1,0 +1,1 @@
+"""The Discord bot: translates between Discord and the same ask() the command line calls."""

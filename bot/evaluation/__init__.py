@@ -1,0 +1,1 @@
+"""`citebot eval`: question sets, metrics, calibration of the abstention threshold, reports."""

@@ -1,0 +1,1 @@
+"""Files and pages into clean articles, then sentences and passages with character offsets."""

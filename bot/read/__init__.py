@@ -1,0 +1,1 @@
+"""Which sentence answers, and where: the linear first cut and the trained reader."""

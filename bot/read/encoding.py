@@ -1,0 +1,69 @@
+"""How the reader sees a question and a candidate sentence.
+
+One token sequence, ``[CLS] question [SEP] previous sentence · candidate · next sentence [SEP]``, with
+token type 1 on the candidate's tokens and 0 elsewhere: the neighbours give context, the token types
+say which sentence is being judged. Training (``training/train_reader.py``) and reading
+(``bot.read.reader``) build it with this one function, so the model sees at run time exactly what
+it learnt from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+MAX_TOKENS = 128
+MAX_QUESTION_TOKENS = 40
+MAX_CANDIDATE_TOKENS = 72
+
+
+@dataclass(frozen=True)
+class ReaderInput:
+    """Token ids for one (question, candidate) pair, and where the candidate's tokens are."""
+
+    ids: tuple[int, ...]
+    types: tuple[int, ...]
+    candidate_start: int
+    candidate_offsets: tuple[tuple[int, int], ...]
+    """Character span of each candidate token inside the candidate sentence, in order."""
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def encode_pairs(tokenizer: Tokenizer, question: str, candidates: list[tuple[str, str, str]]) -> list[ReaderInput]:
+    """One input per (previous, sentence, next) candidate; long parts are trimmed to fit
+    ``MAX_TOKENS``: the question first, then the context farthest from the candidate."""
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    texts = [question] + [part for candidate in candidates for part in candidate]
+    encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
+    asked = encoded[0].ids[:MAX_QUESTION_TOKENS]
+    inputs = []
+    for index in range(len(candidates)):
+        before, sentence, after = encoded[1 + 3 * index : 4 + 3 * index]
+        own = sentence.ids[:MAX_CANDIDATE_TOKENS]
+        room = MAX_TOKENS - 3 - len(asked) - len(own)
+        previous_room = min(len(before.ids), room // 2)
+        next_room = min(len(after.ids), room - previous_room)
+        previous_room = min(len(before.ids), room - next_room)
+        previous = before.ids[len(before.ids) - previous_room :] if previous_room else []
+        following = after.ids[:next_room]
+        ids = [cls, *asked, sep, *previous, *own, *following, sep]
+        candidate_start = len(asked) + 2 + len(previous)
+        types = [0] * len(ids)
+        types[candidate_start : candidate_start + len(own)] = [1] * len(own)
+        inputs.append(
+            ReaderInput(
+                ids=tuple(ids),
+                types=tuple(types),
+                candidate_start=candidate_start,
+                candidate_offsets=tuple(sentence.offsets[: len(own)]),
+            )
+        )
+    return inputs

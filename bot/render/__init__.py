@@ -1,0 +1,1 @@
+"""Pure functions of an Answer: terminal text, JSON, Discord message parts."""

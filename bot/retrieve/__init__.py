@@ -1,0 +1,1 @@
+"""A question into ranked passages: dense and lexical search, fused by reciprocal rank."""

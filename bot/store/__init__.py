@@ -1,0 +1,1 @@
+"""The index on disk: SQLite holds the truth, FAISS the sentence vectors; builds are published atomically."""
