@@ -18,6 +18,7 @@ from bot.embed.encoder import SentenceTransformerEmbedder
 from bot.models import Answer
 from bot.pipeline import Engine, build_index
 from bot.settings import DEFAULT_MODEL, Settings
+from tests.fakes import FAKE_MODEL, HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DOCUMENTS = ROOT / "documents"
@@ -31,6 +32,21 @@ DENIALS = (
 
 def make_settings(documents: Path, index: Path, **overrides: object) -> Settings:
     return Settings(documents=documents, index=index, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The shipped articles indexed with the hashing embedder: the fast tier's index, built once."""
+    documents = tmp_path_factory.mktemp("fake") / "documents"
+    shutil.copytree(SHIPPED_DOCUMENTS, documents)
+    settings = make_settings(documents, documents.parent / "index", model=FAKE_MODEL)
+    build_index(settings, embedder=HashingEmbedder())
+    return settings
+
+
+@pytest.fixture(scope="session")
+def fake_engine(fake_settings: Settings) -> Engine:
+    return Engine.open(fake_settings, HashingEmbedder())
 
 
 @pytest.fixture(scope="session")

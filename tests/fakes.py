@@ -1,0 +1,41 @@
+"""A deterministic stand-in for the embedding model, for the fast test tier.
+
+Each word (case-folded) is hashed into one of 384 buckets with a sign, and the counts are normalised:
+texts that share words are similar, unrelated texts are near orthogonal. It needs no download, no
+torch, and gives the same vectors in every process, so an index built with it behaves like a real one
+for everything but meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+FAKE_MODEL = "test/hashing-embedder"
+
+
+class HashingEmbedder:
+    name = FAKE_MODEL
+
+    def __init__(self, dimension: int = 384) -> None:
+        self._dimension = dimension
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.casefold()):
+                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self._dimension
+                vectors[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+            norm = float(np.linalg.norm(vectors[row]))
+            vectors[row] = vectors[row] / norm if norm else vectors[row]
+            if not norm:
+                vectors[row, 0] = 1.0
+        return vectors
