@@ -40,6 +40,7 @@ from bot.embed.onnx import OnnxEmbedder  # noqa: E402
 from bot.ingest.chunk import chunk, split_sentences  # noqa: E402
 from bot.ingest.clean import clean  # noqa: E402
 from bot.ingest.documents import front_matter, load_documents  # noqa: E402
+from bot.models import Metadata  # noqa: E402
 from bot.pipeline import Engine, build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store.schema import VECTORS, current_build  # noqa: E402
@@ -88,7 +89,7 @@ def read_squad(path: Path) -> list[SquadArticle]:
 def write_article(path: Path, title: str, paragraphs: Sequence[str]) -> int:
     """Write one article and return how many passages the chunker makes of it."""
     text = "\n\n".join(paragraphs)
-    path.write_text(front_matter({"title": title}) + "\n" + text + "\n", encoding="utf-8")
+    path.write_text(front_matter(Metadata(title=title)) + "\n" + text + "\n", encoding="utf-8")
     return len(chunk(text))
 
 

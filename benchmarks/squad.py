@@ -87,11 +87,9 @@ def paragraph_text(context: str) -> str:
 def article_markdown(article: SquadArticle) -> str:
     """The article as citebot reads it: front matter with title and url, then blank-line paragraphs."""
     from bot.ingest.documents import front_matter
+    from bot.models import Metadata
 
-    metadata = {
-        "title": article.title.replace("_", " "),
-        "url": f"https://en.wikipedia.org/wiki/{article.title}",
-    }
+    metadata = Metadata(title=article.title.replace("_", " "), url=f"https://en.wikipedia.org/wiki/{article.title}")
     body = "\n\n".join(paragraph_text(paragraph) for paragraph in article.paragraphs)
     return f"{front_matter(metadata)}\n{body}\n"
 

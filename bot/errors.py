@@ -41,4 +41,8 @@ class SourceError(CitebotError):
     """An article could not be fetched or read (``citebot add``)."""
 
 
+class UnreadableDocument(Exception):
+    """One file that is skipped with a warning naming it and this reason; never stops a build."""
+
+
 REBUILD_HINT = "Run `citebot index` to rebuild it."

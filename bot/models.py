@@ -28,6 +28,16 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Metadata:
+    """What a file says about its article (front matter, HTML meta tags, PDF info); all optional."""
+
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
 class Article:
     id: str
     document: str
@@ -131,3 +141,14 @@ class Answer:
     answered: bool
     citations: tuple[Citation, ...] = ()
     more: tuple[Citation, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's vote on an answer, as the feedback store keeps it (the person only as a hash)."""
+
+    question: str
+    citations: str
+    user_hash: str
+    vote: int
+    created_at: str

@@ -16,6 +16,7 @@ from bot.errors import SourceError
 from bot.ingest.documents import load_article, split_front_matter
 from bot.ingest.fetch import add_source, safe_name
 from bot.ingest.formats import pdf_text
+from bot.models import Metadata
 from bot.pipeline import Engine
 from bot.settings import Settings
 
@@ -120,12 +121,9 @@ def test_an_article_page_is_saved_with_front_matter(server: str, tmp_path: Path)
     assert not added.already_present
     assert added.path == tmp_path / "russian-jets-reach-libya-us-says.md"
     metadata, text = split_front_matter(added.path.read_text(encoding="utf-8"))
-    assert metadata == {
-        "title": "Russian jets reach Libya, US says",
-        "url": f"{server}/article",
-        "date": "2020-05-27",
-        "author": "Jane Roe",
-    }
+    assert metadata == Metadata(
+        title="Russian jets reach Libya, US says", url=f"{server}/article", date="2020-05-27", author="Jane Roe"
+    )
     assert text.strip().split("\n\n") == list(PARAGRAPHS)
     assert "Donate" not in text and "rights reserved" not in text
 
@@ -139,7 +137,7 @@ def test_the_same_article_is_reported_as_present(server: str, tmp_path: Path) ->
 
 def test_a_redirect_is_followed_and_the_final_address_recorded(server: str, tmp_path: Path) -> None:
     added = add_source(f"{server}/moved", tmp_path)
-    assert split_front_matter(added.path.read_text(encoding="utf-8"))[0]["url"] == f"{server}/article"
+    assert split_front_matter(added.path.read_text(encoding="utf-8"))[0].url == f"{server}/article"
 
 
 @pytest.mark.parametrize(
@@ -170,7 +168,7 @@ def test_unreachable_and_non_http_addresses_are_refused(tmp_path: Path) -> None:
 def test_a_pdf_over_http_is_converted(server: str, tmp_path: Path) -> None:
     added = add_source(f"{server}/report.pdf", tmp_path)
     metadata, text = split_front_matter(added.path.read_text(encoding="utf-8"))
-    assert metadata["title"] == "UN aid report" and metadata["author"] == "Jane Roe"
+    assert metadata.title == "UN aid report" and metadata.author == "Jane Roe"
     assert "Aid convoys reached the besieged town of Tarhuna on Monday after weeks of fighting" in text
 
 
@@ -178,7 +176,7 @@ def test_a_local_pdf_is_readable_and_added(tmp_path: Path) -> None:
     source = tmp_path / "report.pdf"
     source.write_bytes(minimal_pdf("UN aid report", PDF_LINES))
     text, metadata = pdf_text(source.read_bytes())
-    assert "Tarhuna" in text and metadata["title"] == "UN aid report"
+    assert "Tarhuna" in text and metadata.title == "UN aid report"
     added = add_source(str(source), tmp_path / "documents")
     assert added.path == tmp_path / "documents" / "un-aid-report.md"
     assert "water purification tablets" in load_article(added.path, added.path.name).text
@@ -191,7 +189,7 @@ def test_a_local_markdown_file_keeps_its_text_and_metadata(tmp_path: Path) -> No
     added = add_source(str(source), tmp_path / "documents")
     assert added.path == tmp_path / "documents" / "etc-passwd.md"
     metadata, text = split_front_matter(added.path.read_text(encoding="utf-8"))
-    assert metadata == {"title": "../../etc/passwd", "date": "2024-01-02"}
+    assert metadata == Metadata(title="../../etc/passwd", date="2024-01-02")
     assert text.strip() == body.strip()
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from bot.errors import DocumentsError
 from bot.ingest.documents import front_matter, load_documents, split_front_matter
+from bot.models import Metadata
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:
@@ -28,7 +29,7 @@ def test_front_matter_gives_metadata_and_is_not_part_of_the_text(tmp_path: Path)
 
 
 def test_front_matter_round_trips() -> None:
-    metadata = {"title": "A: colon, and 'quotes'", "url": "https://example.org/x?y=1", "date": "2020-05-28"}
+    metadata = Metadata(title="A: colon, and 'quotes'", url="https://example.org/x?y=1", date="2020-05-28")
     parsed, body = split_front_matter(front_matter(metadata) + "Body.\n")
     assert parsed == metadata
     assert body == "Body.\n"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
-from bot.errors import DocumentsError
-from bot.models import Article, Segment
+from bot.errors import DocumentsError, UnreadableDocument
+from bot.ingest.formats import html_text, pdf_text
+from bot.models import Article, Metadata, Segment
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,8 @@ HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
-METADATA_KEYS = ("title", "url", "date", "author")
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-
-
-class UnreadableDocument(Exception):
-    """A file that is skipped with a warning: binary, not UTF-8, too large or empty."""
 
 
 @dataclass(frozen=True)
@@ -96,14 +92,10 @@ def load_article(path: Path, document: str) -> Article:
         raise UnreadableDocument(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        from bot.ingest.formats import pdf_text
-
         text, metadata = pdf_text(raw)
     else:
         text = decode_text(raw)
         if suffix in HTML_SUFFIXES:
-            from bot.ingest.formats import html_text
-
             text, metadata = html_text(text)
         else:
             metadata, text = split_front_matter(text)
@@ -112,13 +104,13 @@ def load_article(path: Path, document: str) -> Article:
     return Article(
         id=article_id(document, raw),
         document=document,
-        title=metadata.get("title") or "",
+        title=metadata.title or "",
         text=text,
         source=text,
         segments=(Segment(0, 0, len(text)),),
-        url=metadata.get("url"),
-        date=metadata.get("date"),
-        author=metadata.get("author"),
+        url=metadata.url,
+        date=metadata.date,
+        author=metadata.author,
     )
 
 
@@ -132,23 +124,27 @@ def decode_text(raw: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def split_front_matter(text: str) -> tuple[dict[str, str], str]:
+def split_front_matter(text: str) -> tuple[Metadata, str]:
     """Metadata from a leading ``---`` YAML block, and the text after it."""
     match = FRONT_MATTER.match(text)
     if not match:
-        return {}, text
+        return Metadata(), text
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError:
         log.warning("Front matter is not valid YAML; reading the file as plain text")
-        return {}, text
+        return Metadata(), text
     if not isinstance(data, dict):
-        return {}, text
-    metadata = {key: str(data[key]).strip() for key in METADATA_KEYS if data.get(key) not in (None, "")}
+        return Metadata(), text
+    metadata = Metadata(**{key: _field(data.get(key)) for key in asdict(Metadata())})
     return metadata, text[match.end() :]
 
 
-def front_matter(metadata: dict[str, str]) -> str:
+def front_matter(metadata: Metadata) -> str:
     """The block ``split_front_matter`` reads back, for articles the project writes itself."""
-    kept = {key: metadata[key] for key in METADATA_KEYS if metadata.get(key)}
+    kept = {key: value for key, value in asdict(metadata).items() if value}
     return "---\n" + yaml.safe_dump(kept, allow_unicode=True, sort_keys=False) + "---\n"
+
+
+def _field(value: object) -> str | None:
+    return None if value is None else str(value).strip() or None

@@ -14,7 +14,7 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from bot.ingest.documents import (
     load_article,
     split_front_matter,
 )
+from bot.models import Metadata
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ class NewArticle:
     author: str | None = None
 
     def markdown(self) -> str:
-        metadata = {"title": self.title, "url": self.url, "date": self.date, "author": self.author}
-        return front_matter({k: v for k, v in metadata.items() if v}) + "\n" + self.text + "\n"
+        metadata = Metadata(title=self.title, url=self.url, date=self.date, author=self.author)
+        return front_matter(metadata) + "\n" + self.text + "\n"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def fetch_url(url: str, max_bytes: int = MAX_BYTES) -> NewArticle:
             "Give the address of the article itself."
         )
     fallback = urllib.parse.unquote(Path(urllib.parse.urlsplit(final_url).path).stem) or final_url
-    return _article(text, metadata | {"url": final_url}, fallback, url)
+    return _article(text, replace(metadata, url=final_url), fallback, url)
 
 
 def read_file(path: Path) -> NewArticle:
@@ -112,7 +113,7 @@ def read_file(path: Path) -> NewArticle:
         loaded = load_article(path, path.name)
     except UnreadableDocument as reason:
         raise SourceError(f"Could not read {path}: {reason}.") from None
-    metadata = {"title": loaded.title, "url": loaded.url, "date": loaded.date, "author": loaded.author}
+    metadata = Metadata(title=loaded.title or None, url=loaded.url, date=loaded.date, author=loaded.author)
     suffix = path.suffix.lower()
     text = (
         pdf_paragraphs(loaded.text)
@@ -121,7 +122,7 @@ def read_file(path: Path) -> NewArticle:
         if suffix in HTML_SUFFIXES
         else loaded.text
     )
-    return _article(text, {k: v for k, v in metadata.items() if v}, path.stem, str(path))
+    return _article(text, metadata, path.stem, str(path))
 
 
 def save_article(article: NewArticle, documents: Path) -> Added:
@@ -176,9 +177,9 @@ def pdf_paragraphs(text: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _article(text: str, metadata: dict[str, str], fallback_title: str, source: str) -> NewArticle:
+def _article(text: str, metadata: Metadata, fallback_title: str, source: str) -> NewArticle:
     """The article to save; its title is not repeated as the first line of its text."""
-    title = " ".join((metadata.get("title") or fallback_title).split())
+    title = " ".join((metadata.title or fallback_title).split())
     body = text.strip()
     first, _, rest = body.partition("\n")
     if first.strip() == title:
@@ -188,9 +189,7 @@ def _article(text: str, metadata: dict[str, str], fallback_title: str, source: s
             f"Found no article text in {source}. If the page shows an article, save its text to a .txt "
             "or .md file and run `citebot add FILE`."
         )
-    return NewArticle(
-        title=title, text=body, url=metadata.get("url"), date=metadata.get("date"), author=metadata.get("author")
-    )
+    return NewArticle(title=title, text=body, url=metadata.url, date=metadata.date, author=metadata.author)
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -252,7 +251,7 @@ def _decode(raw: bytes, charset: str | None) -> str:
     return str(decode_file(raw))
 
 
-def _pdf(raw: bytes, url: str) -> tuple[str, dict[str, str]]:
+def _pdf(raw: bytes, url: str) -> tuple[str, Metadata]:
     from bot.ingest.formats import pdf_text
 
     try:
