@@ -41,6 +41,14 @@ class SourceError(CitebotError):
     """An article could not be fetched or read (``citebot add``)."""
 
 
+class PrivateAddressError(SourceError):
+    """An address resolves to a loopback, private or link-local host, which citebot does not fetch."""
+
+
+class FeedError(CitebotError):
+    """A feed cannot be followed or polled: unreachable, not a feed, or malformed."""
+
+
 class UnreadableDocument(Exception):
     """One file that is skipped with a warning naming it and this reason; never stops a build."""
 
