@@ -67,7 +67,7 @@ def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
     from bot.pipeline import build_index
 
     settings = settings_for(documents, index_dir)
-    added = add_source(source, settings.documents)
+    added = add_source(source, settings.documents, allow_private=settings.allow_private_urls)
     verb = "Already present as" if added.already_present else "Saved"
     click.echo(f"{verb} {added.path}: {added.title}")
     click.echo(build_index(settings, progress=progress_wanted()).summary())
