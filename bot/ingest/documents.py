@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +43,10 @@ class FoundDocument:
 
 
 def find_documents(folder: Path) -> list[Path]:
-    """Every supported file below ``folder``, in a stable order; hidden files are left out."""
+    """Every supported file below ``folder``, in a stable order; hidden files are left out.
+
+    Only regular files that lie inside the folder are read: a link to ``/etc/passwd`` or a pipe
+    named ``x.txt`` is skipped with a warning, so nothing outside the folder can be quoted."""
     if not folder.exists():
         raise DocumentsError(
             f"The documents folder {folder} does not exist. Create it and put articles in it "
@@ -50,13 +54,32 @@ def find_documents(folder: Path) -> list[Path]:
         )
     if not folder.is_dir():
         raise DocumentsError(f"{folder} is not a folder. Point --documents at the folder of articles.")
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and path.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+    root = folder.resolve()
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or any(part.startswith(".") for part in relative.parts):
+            continue
+        refusal = _refusal(path, root)
+        if refusal:
+            log.warning("Skipped %s: %s", relative.as_posix(), refusal)
+        elif not path.is_dir():
+            found.append(path)
+    return found
+
+
+def _refusal(path: Path, root: Path) -> str | None:
+    """Why this entry must not be read, or None for a regular file (or a folder) inside ``root``."""
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except (OSError, RuntimeError) as error:
+        return f"it cannot be opened ({getattr(error, 'strerror', None) or error})"
+    if not resolved.is_relative_to(root):
+        return "it is a link to a file outside the documents folder"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "it is not a regular file (a pipe, socket or device)"
+    return None
 
 
 def scan_documents(folder: Path) -> list[FoundDocument]:
@@ -64,7 +87,12 @@ def scan_documents(folder: Path) -> list[FoundDocument]:
     found = []
     for path in find_documents(folder):
         document = path.relative_to(folder).as_posix()
-        found.append(FoundDocument(path, document, article_id(document, path.read_bytes())))
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            log.warning("Skipped %s: it cannot be read (%s)", document, error.strerror or error)
+            continue
+        found.append(FoundDocument(path, document, article_id(document, raw)))
     return found
 
 
@@ -87,7 +115,11 @@ def load_documents(folder: Path) -> tuple[list[Article], list[Skipped]]:
 
 
 def load_article(path: Path, document: str) -> Article:
-    raw = path.read_bytes()
+    """The article in one file; any problem with this file is an ``UnreadableDocument``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UnreadableDocument(f"it cannot be read ({error.strerror or error})") from None
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise UnreadableDocument(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     suffix = path.suffix.lower()
@@ -131,7 +163,7 @@ def split_front_matter(text: str) -> tuple[Metadata, str]:
         return Metadata(), text
     try:
         data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a date such as 2020-13-45
         log.warning("Front matter is not valid YAML; reading the file as plain text")
         return Metadata(), text
     if not isinstance(data, dict):
