@@ -79,10 +79,12 @@ def download(
     accept: str = "text/html,*/*;q=0.8",
     etag: str | None = None,
     last_modified: str | None = None,
-    timeout: float = TIMEOUT_SECONDS,
+    timeout: float | None = None,
 ) -> Download:
-    """GET ``url`` within ``timeout`` seconds in all and ``max_bytes``; a user error otherwise."""
+    """GET ``url`` within ``timeout`` seconds in all (TIMEOUT_SECONDS by default) and ``max_bytes``;
+    a user error otherwise."""
     url = normalise_url(url)
+    timeout = timeout or TIMEOUT_SECONDS
     guard = _Guard(allow_private, timeout)
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), _GuardedHTTPHandler(guard), _GuardedHTTPSHandler(guard), _WebRedirects()

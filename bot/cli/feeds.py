@@ -1,0 +1,127 @@
+"""`citebot follow | unfollow | feeds | update | gaps`: keeping the collection up with the news.
+
+Each command that saves articles updates the index once afterwards (incrementally).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli.group import documents_option, index_option, progress_wanted, settings_for
+
+
+@click.command()
+@click.argument("url")
+@documents_option
+@index_option
+def follow(url: str, documents: Path | None, index_dir: Path | None) -> None:
+    """Follow the RSS or Atom feed at URL: fetch it now, then with every `citebot update`."""
+    from bot.ingest.feeds import follow_feed
+
+    settings = settings_for(documents, index_dir)
+    result = follow_feed(settings, url)
+    click.echo(f"Following {result.title or result.url} ({result.url}).")
+    _report_and_index(settings, (result,))
+
+
+@click.command()
+@click.argument("url")
+@documents_option
+@index_option
+def unfollow(url: str, documents: Path | None, index_dir: Path | None) -> None:
+    """Stop following the feed at URL (the articles it brought stay)."""
+    from bot.ingest.feeds import unfollow_feed
+
+    unfollow_feed(settings_for(documents, index_dir), url)
+    click.echo(f"No longer following {url}.")
+
+
+@click.command()
+@documents_option
+@index_option
+def feeds(documents: Path | None, index_dir: Path | None) -> None:
+    """List the followed feeds: title, last check, articles added, last error."""
+    from bot.ingest.feeds import followed_feeds
+
+    found = followed_feeds(settings_for(documents, index_dir))
+    if not found:
+        click.echo("No feeds followed. Add one with `citebot follow URL`.")
+        return
+    for feed in found:
+        click.echo(f"{feed.title or '(untitled)'}\n  {feed.url}")
+        checked = feed.last_checked or "never"
+        click.echo(f"  last checked {checked} · {feed.added} article{'s' if feed.added != 1 else ''} added")
+        if feed.last_error:
+            retry = f" (failed {feed.failures}x; next try after {feed.retry_after})" if feed.retry_after else ""
+            click.echo(f"  last error: {feed.last_error}{retry}")
+
+
+@click.command()
+@documents_option
+@index_option
+def update(documents: Path | None, index_dir: Path | None) -> None:
+    """Poll every followed feed once and index what is new (for cron)."""
+    from bot.ingest.feeds import update_feeds
+
+    settings = settings_for(documents, index_dir)
+    results = update_feeds(settings)
+    if not results:
+        click.echo("No feeds followed. Add one with `citebot follow URL`.")
+        return
+    _report_and_index(settings, results)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@index_option
+def gaps(as_json: bool, index_dir: Path | None) -> None:
+    """List what people asked that the sources did not cover, most asked first."""
+    from bot.gaps import coverage_gaps
+
+    found = coverage_gaps(settings_for(None, index_dir).index)
+    if as_json:
+        records = [
+            {
+                "question": gap.question,
+                "count": gap.count,
+                "askers": gap.askers,
+                "last_asked": gap.last_asked,
+                "best_confidence": gap.best_confidence,
+                "wordings": list(gap.wordings),
+            }
+            for gap in found
+        ]
+        click.echo(json.dumps({"gaps": records}, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("No unanswered questions recorded yet.")
+        return
+    for gap in found:
+        others = len(gap.wordings) - 1
+        variants = f" (+{others} similar wording{'s' if others != 1 else ''})" if others else ""
+        click.echo(f"{gap.count:>4}x  {gap.question}{variants}  · last asked {gap.last_asked}")
+
+
+def _report_and_index(settings: Any, results: tuple[Any, ...]) -> None:
+    """One line per feed, one per added article, then one incremental index update if anything was added."""
+    from bot.pipeline import build_index
+
+    for result in results:
+        name = result.title or result.url
+        if result.waiting:
+            click.echo(f"{name}: waiting after failures ({result.error})")
+        elif result.error:
+            click.echo(f"{name}: failed, will retry later ({result.error})")
+        elif result.not_modified:
+            click.echo(f"{name}: unchanged")
+        else:
+            skipped = f", {result.skipped} skipped (see -v)" if result.skipped else ""
+            click.echo(f"{name}: {len(result.added)} new{skipped}")
+        for article in result.added:
+            click.echo(f"  + {article.title} ({article.date or 'undated'}) -> {article.path}")
+    if any(result.added for result in results):
+        click.echo(build_index(settings, progress=progress_wanted()).summary())
