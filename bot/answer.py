@@ -40,20 +40,28 @@ def answer(question: str, passages: tuple[Passage, ...], min_score: float) -> An
         answered=bool(citations),
         citations=tuple(citations[:CITATIONS]),
         more=tuple(citations[CITATIONS : 2 * CITATIONS]),
+        confidence=round(max((passage.score for passage in passages), default=0.0), 4),
     )
 
 
 def cite(passage: Passage) -> Citation | None:
-    """A citation whose sentence is proved to be an exact substring of its passage and article."""
-    sentence = passage.sentence
+    """A citation whose sentence is proved to be an exact substring of its passage and article, and
+    whose answer words, when there are any, an exact substring of the sentence."""
+    sentence, answer_words, text = passage.sentence, passage.answer, passage.article.text
     inside = sentence.start - passage.start
     if (
-        passage.article.text[sentence.start : sentence.end] != sentence.text
-        or passage.article.text[passage.start : passage.end] != passage.text
+        text[sentence.start : sentence.end] != sentence.text
+        or text[passage.start : passage.end] != passage.text
         or passage.text[inside : inside + len(sentence.text)] != sentence.text
     ):
         log.error("Dropped a citation of %s that is not verbatim", passage.article.document)
         return None
+    if answer_words is not None and (
+        text[answer_words.start : answer_words.end] != answer_words.text
+        or not sentence.start <= answer_words.start < answer_words.end <= sentence.end
+    ):
+        log.error("Dropped answer words of %s that are not verbatim", passage.article.document)
+        answer_words = None
     return Citation(
         document=passage.article.document,
         title=passage.article.title,
@@ -65,6 +73,7 @@ def cite(passage: Passage) -> Citation | None:
         start=sentence.start,
         end=sentence.end,
         score=round(passage.score, 4),
+        answer=answer_words,
     )
 
 

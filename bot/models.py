@@ -65,6 +65,15 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Answer words: ``text`` lies at ``start:end`` in the article's clean text."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A passage: neighbouring sentences of one paragraph, the unit of lexical retrieval."""
 
@@ -90,7 +99,8 @@ class IndexedArticle:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with the sentence that best answers the question."""
+    """A read passage: the sentence of it that best answers the question, how surely (``score``, a
+    calibrated probability), and the answer words inside that sentence when the reader found them."""
 
     chunk_id: int
     article: IndexedArticle
@@ -99,6 +109,7 @@ class Passage:
     text: str
     score: float
     sentence: Sentence
+    answer: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class Citation:
     end: int
     score: float
     also_in: tuple[str, ...] = ()
+    answer: Span | None = None
 
     @property
     def sentence_in_passage(self) -> tuple[int, int]:
@@ -141,6 +153,7 @@ class Answer:
     answered: bool
     citations: tuple[Citation, ...] = ()
     more: tuple[Citation, ...] = field(default=(), compare=False)
+    confidence: float = field(default=0.0, compare=False)  # the best sentence's score, also when abstaining
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,9 @@
-"""The whole flow in a few readable lines: ``build_index`` and ``Engine.ask``."""
+"""The whole flow in a few readable lines: ``build_index`` here, and ``Engine.ask`` (``bot.engine``)."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,33 +11,25 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bot.answer import answer
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
+from bot.engine import Engine, check_question
 from bot.errors import (
-    REBUILD_HINT,
-    CitebotError,
     DocumentsError,
     IndexCorruptError,
-    IndexMismatchError,
     IndexMissingError,
-    QuestionError,
 )
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
 from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
-from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
-from bot.retrieve.search import Retriever
+from bot.models import IndexInfo
 from bot.settings import Settings
 from bot.store.builds import BuildWriter
 from bot.store.reading import Store
-from bot.store.schema import CURRENT, current_build
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 2000
 EMBED_BATCH = 256
-CITATION_CANDIDATES = 12
 # What `citebot eval eval/dev.jsonl` suggests (0.1761; see calibrate() in bot/evaluate.py for the
 # objective). Recorded in each index at build time; CITEBOT_MIN_SCORE overrides it.
 CALIBRATED_MIN_SCORE = 0.18
@@ -181,101 +171,4 @@ def _embed_pending(
     return len(missing)
 
 
-def check_question(question: str) -> str:
-    """The question with control characters turned to spaces; empty or huge ones are refused."""
-    cleaned = "".join(
-        " " if unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") else character for character in question
-    )
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QuestionError('The question is empty. Ask something, e.g. citebot ask "who denied the Wagner claims?"')
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        raise QuestionError(
-            f"The question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Ask it shorter."
-        )
-    return cleaned
-
-
-class Engine:
-    """A loaded index and model, answering questions. Before each question it looks (one ``stat``)
-    whether a newer index was published, by ``citebot index`` in another shell or by ``/reindex``,
-    and swaps it in; a question in flight finishes on the index it started with."""
-
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
-        self.settings = settings
-        self.embedder = embedder
-        self._retriever = Retriever(self._checked(store), embedder)
-        self._swap = threading.Lock()
-        self._published = self._pointer_stamp()
-
-    @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
-        store = Store.open(settings.index)
-        return cls(settings, store, embedder or query_embedder(store.build, settings.model))
-
-    def _checked(self, store: Store) -> Store:
-        if store.info.model != self.settings.model:
-            raise IndexMismatchError(
-                f"The index was built with the model {store.info.model!r}, but the settings ask for "
-                f"{self.settings.model!r}. {REBUILD_HINT}"
-            )
-        if store.info.chunking != ChunkingSettings().describe():
-            raise IndexMismatchError(f"The index was built with other chunking settings. {REBUILD_HINT}")
-        return store
-
-    @property
-    def info(self) -> IndexInfo:
-        return self._retriever.store.info
-
-    @property
-    def min_score(self) -> float:
-        return self._min_score(self._retriever)
-
-    def _min_score(self, retriever: Retriever) -> float:
-        if self.settings.min_score is not None:
-            return self.settings.min_score
-        return retriever.store.info.min_score
-
-    def articles(self) -> tuple[IndexedArticle, ...]:
-        return self._retriever.store.articles()
-
-    def search(
-        self, question: str, mode: RetrievalMode = RetrievalMode.HYBRID, limit: int = 5, context: str | None = None
-    ) -> tuple[Passage, ...]:
-        self.refresh()
-        retriever = self._retriever
-        return retriever.search(retriever.query(check_question(question), context), mode, limit)
-
-    def ask(self, question: str, context: str | None = None, mode: RetrievalMode = RetrievalMode.HYBRID) -> Answer:
-        question = check_question(question)
-        self.refresh()
-        retriever = self._retriever
-        passages = retriever.search(retriever.query(question, context), mode, CITATION_CANDIDATES)
-        return answer(question, passages, self._min_score(retriever))
-
-    def refresh(self) -> bool:
-        """Swap in the published index if it changed since the one in use. A new build that cannot
-        be opened is logged and the current one keeps serving."""
-        if self._pointer_stamp() == self._published:
-            return False
-        with self._swap:
-            stamp = self._pointer_stamp()
-            if stamp == self._published:
-                return False
-            self._published = stamp
-            try:
-                build = current_build(self.settings.index)
-                if build is None or build == self._retriever.store.build:
-                    return False
-                self._retriever = Retriever(self._checked(Store(build)), self.embedder)
-            except CitebotError as error:
-                log.error("Kept the index in use; the new one could not be opened: %s", error)
-                return False
-            log.info("Swapped in the index %s", build.name)
-            return True
-
-    def _pointer_stamp(self) -> int | None:
-        try:
-            return (self.settings.index / CURRENT).stat().st_mtime_ns
-        except OSError:
-            return None
+__all__ = ["BuildReport", "Engine", "build_index", "check_question"]

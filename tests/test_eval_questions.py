@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation.run import EvalQuestion, Kind, fold, load_questions
+from bot.evaluation.metrics import fold
+from bot.evaluation.questions import EvalQuestion, Kind, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("dev", "test")

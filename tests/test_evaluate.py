@@ -7,32 +7,29 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.engine import Trace
 from bot.errors import CitebotError
-from bot.evaluation.run import (
-    ALL_MODES,
-    EvalQuestion,
-    Kind,
+from bot.evaluation.calibration import calibrate
+from bot.evaluation.metrics import (
     QuestionResult,
-    calibrate,
     contains_evidence,
     first_hit_rank,
     fold,
     is_hit,
-    judge,
-    load_questions,
     percentile,
     rate,
-    render_json,
-    render_misses,
-    render_text,
-    run_eval,
     summarise,
 )
+from bot.evaluation.questions import EvalQuestion, Kind, load_questions
+from bot.evaluation.run import ALL_MODES, judge, run_eval
 from bot.models import Answer, Citation, IndexedArticle, Passage, RetrievalMode, Sentence
+from bot.render.evaluation import render_json, render_misses, render_text
+from bot.retrieve.search import RetrievedPassage
 
 ROOT = Path(__file__).resolve().parents[1]
 HYBRID, DENSE, LEXICAL = RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.LEXICAL
@@ -275,6 +272,14 @@ def passage(sentence: str, score: float) -> Passage:
     )  # fmt: skip
 
 
+def retrieved(sentence: str) -> RetrievedPassage:
+    text = f"{sentence} And more."
+    return RetrievedPassage(
+        chunk_id=1, article=ARTICLE, start=0, end=len(text), text=text, rank=0,
+        sentences=(Sentence(0, len(sentence), sentence),), vectors=np.zeros((1, 4), dtype=np.float32),
+    )  # fmt: skip
+
+
 class FakeEngine:
     """Answers from a table: question -> (ranked sentences, top score); abstains below min_score."""
 
@@ -284,24 +289,25 @@ class FakeEngine:
         self.table = table
         self.asked: list[tuple[str, RetrievalMode]] = []
 
-    def ask(self, question: str, *, mode: RetrievalMode) -> Answer:
+    def trace(self, question: str, *, mode: RetrievalMode) -> Trace:
         self.asked.append((question, mode))
         sentences, score = self.table[question]
+        read = tuple(passage(s, score) for s in sentences)
+        found = tuple(retrieved(s) for s in sentences)
         if score < self.min_score:
-            return Answer(question=question, answered=False)
+            return Trace(found, read, Answer(question=question, answered=False, confidence=score))
         cited = tuple(citation(s) for s in sentences)
-        return Answer(question=question, answered=True, citations=cited[:3], more=cited[3:6])
-
-    def search(self, question: str, *, mode: RetrievalMode, limit: int) -> tuple[Passage, ...]:
-        sentences, score = self.table[question]
-        return tuple(passage(s, score) for s in sentences[:limit])
+        answer = Answer(question=question, answered=True, citations=cited[:3], more=cited[3:6], confidence=score)
+        return Trace(found, read, answer)
 
 
 def test_judge_records_what_an_abstention_quotes_as_nothing() -> None:
     asked = question("q", ("answer",))
-    answered = judge(asked, HYBRID, Answer("q", True, (citation("the answer"),)), [passage("x", 1)], 0.9, 0.1)
+    answered = judge(
+        asked, HYBRID, Trace((retrieved("x"),), (passage("x", 1),), Answer("q", True, (citation("the answer"),))), 0.1
+    )
     assert (answered.quoted, answered.cited, answered.passage_rank) == (("the answer",), 1, None)
-    abstained = judge(asked, HYBRID, Answer("q", False, (citation("the answer"),)), [], 0.1, 0.1)
+    abstained = judge(asked, HYBRID, Trace((), (), Answer("q", False, (citation("the answer"),))), 0.1)
     assert abstained.quoted == () and abstained.retrieved_sentence is None
 
 
@@ -313,7 +319,7 @@ def test_run_eval_alternates_modes_per_question_after_an_untimed_warm_up() -> No
     assert engine.asked == warm_up + [(q, mode) for q in ("one", "two") for mode in ALL_MODES]
     assert [m.mode for m in report.modes] == list(ALL_MODES)
     assert all(m.hit_at_1 == 0.5 for m in report.modes)
-    assert all(r.top_score is None for r in report.results), "top scores only calibrate: none without unanswerable"
+    assert [r.top_score for r in report.results] == [0.9] * 6, "the answer's confidence is every result's top score"
     assert report.suggested_min_score is None
     assert report.min_score == 0.5
 
@@ -371,6 +377,7 @@ def no_threshold_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CITEBOT_MIN_SCORE", raising=False)
 
 
+@pytest.mark.slow
 def test_citebot_eval_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[Path, Path]) -> None:
     text = citebot_eval(*tiny)
     assert "2 answerable, 1 unanswerable (1 off-topic, 0 near-topic)" in text
@@ -379,6 +386,7 @@ def test_citebot_eval_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[
     assert text.splitlines()[2].split() == ["hybrid", "dense", "lexical"]
 
 
+@pytest.mark.slow
 def test_citebot_eval_json_parses(tiny: tuple[Path, Path]) -> None:
     figures = json.loads(citebot_eval(*tiny, "--json"))
     assert figures["questions"] == str(tiny[0])

@@ -11,7 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from bot.evaluation.run import contains_evidence, load_questions
+from bot.evaluation.metrics import contains_evidence
+from bot.evaluation.questions import load_questions
 from bot.ingest.chunk import paragraphs
 from bot.ingest.clean import clean
 from bot.ingest.documents import load_documents

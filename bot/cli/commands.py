@@ -33,10 +33,18 @@ def index(documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
     """Answer QUESTION with cited passages from the articles."""
+    from bot.errors import QuestionError
     from bot.render.terminal import render_json, render_json_error, render_text
 
     if question is None and not as_json:
-        raise click.UsageError('Give a question, e.g. citebot ask "who denied the Wagner claims?"')
+        raise click.UsageError(
+            "Questions on stdin need --json (one JSON line per question line): "
+            "printf 'who denied the Wagner claims?\\n' | citebot ask --json"
+            if not sys.stdin.isatty()
+            else 'Give a question, e.g. citebot ask "who denied the Wagner claims?"'
+        )
+    if question is not None and not is_text(question):
+        raise QuestionError("The question is not valid UTF-8 text. Type it again, or set your terminal to UTF-8.")
     engine = open_engine(settings_for(documents, index_dir))
     if question is not None:
         answer = engine.ask(question)
@@ -46,15 +54,26 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
             color = sys.stdout.isatty()
             click.echo(render_text(answer, color=color, width=min(shutil.get_terminal_size().columns, 100)))
         return
-    from bot.errors import QuestionError
-
-    for line in sys.stdin:
+    for raw in sys.stdin.buffer:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if not line.strip():
             continue
         try:
+            raw.decode("utf-8")
             click.echo(render_json(engine.ask(line)))
+        except UnicodeDecodeError as error:
+            click.echo(render_json_error(line, f"This line is not valid UTF-8 (byte {error.start}); save it as UTF-8."))
         except QuestionError as error:
-            click.echo(render_json_error(line.rstrip("\n"), str(error)))
+            click.echo(render_json_error(line, str(error)))
+
+
+def is_text(argument: str) -> bool:
+    """False for an argument that held invalid UTF-8 (Python keeps those bytes as lone surrogates)."""
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @click.command()
@@ -115,19 +134,24 @@ def folder_size(folder: Path) -> int:
 @index_option
 def evaluate(questions: Path, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
     """Measure answers on QUESTIONS.jsonl: hybrid, dense-only and lexical-only retrieval."""
-    from bot.evaluation.run import eval_command
+    from bot.evaluation.questions import load_questions
+    from bot.evaluation.run import ALL_MODES, run_eval
+    from bot.render.evaluation import render_json, render_text
 
-    click.echo(eval_command(questions, settings_for(documents, index_dir), as_json, progress=progress_wanted()))
+    asked = load_questions(questions)
+    engine = open_engine(settings_for(documents, index_dir))
+    report = run_eval(engine, asked, ALL_MODES, source=str(questions), progress=progress_wanted())
+    click.echo(render_json(report) if as_json else render_text(report))
 
 
 @click.command()
 def discord() -> None:
-    """Run the Discord bot (token from DISCORD_TOKEN, in the environment or .env)."""
+    """Run the Discord bot; its token comes from DISCORD_TOKEN (environment or .env)."""
     from bot.chat.bot import run_discord
     from bot.settings import ChatSettings, load_settings
 
     logging.getLogger().setLevel(logging.INFO)
-    run_discord(load_settings(), load_settings(ChatSettings))
+    run_discord(load_settings(), load_settings(ChatSettings), open_engine)
 
 
 @click.command()

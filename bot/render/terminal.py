@@ -55,6 +55,7 @@ def answer_record(answer: Answer) -> dict[str, object]:
                 "score": c.score,
                 "passage_start": c.passage_start,
                 "also_in": list(c.also_in),
+                "answer": {"text": c.answer.text, "start": c.answer.start, "end": c.answer.end} if c.answer else None,
             }
             for c in answer.citations
         ],

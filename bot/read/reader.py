@@ -1,0 +1,149 @@
+"""The trained reader: does this sentence answer the question, and which words are the answer?
+
+A cross-encoder fine-tuned from all-MiniLM-L6-v2 (``training/train_reader.py``; ``model/MODEL_CARD.md``
+says on what and how well), shipped as int8 ONNX and run with onnxruntime and tokenizers, so a
+question never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot.errors import ModelError
+from bot.read.encoding import encode_pairs, load_tokenizer
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+MODEL_FOLDER = Path(__file__).parent / "model"
+MODEL_FILE = "reader.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+SETTINGS_FILE = "reader.json"
+THREADS = 2
+LONGEST_ANSWER_TOKENS = 30
+RESTORE_HINT = (
+    "Restore it with `git checkout -- bot/read/model` (or reinstall citebot), "
+    "or rebuild it with `python training/train_reader.py`."
+)
+
+
+@dataclass(frozen=True)
+class ReaderCandidate:
+    """A sentence to judge, with the sentences around it as context ("" at a paragraph's edge)."""
+
+    previous: str
+    sentence: str
+    next: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's verdict on one candidate: calibrated probability that the sentence answers, its
+    raw logit, and the answer words as offsets into the sentence (None when no span stands out)."""
+
+    probability: float
+    logit: float
+    answer_start: int | None
+    answer_end: int | None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    scale: float
+    offset: float
+
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.scale * logits + self.offset)))
+
+
+class Reader:
+    """Loads the model once, lazily; safe to call from several threads."""
+
+    def __init__(self, folder: Path = MODEL_FOLDER) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._loaded: tuple[onnxruntime.InferenceSession, Tokenizer, Calibration] | None = None
+
+    def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer, Calibration]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._open()
+            return self._loaded
+
+    def _open(self) -> tuple[onnxruntime.InferenceSession, Tokenizer, Calibration]:
+        import onnxruntime
+
+        try:
+            settings = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+            calibration = Calibration(**settings["calibration"])
+            tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = THREADS
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = onnxruntime.InferenceSession(
+                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except FileNotFoundError as error:
+            raise ModelError(f"The reading model is missing ({error.filename}). {RESTORE_HINT}") from None
+        except Exception as error:  # onnxruntime and json raise many kinds for a damaged file
+            raise ModelError(f"The reading model in {self.folder} is damaged ({error}). {RESTORE_HINT}") from None
+        return session, tokenizer, calibration
+
+    def check(self) -> None:
+        """Load now, so a missing or damaged model is reported before the first question."""
+        self._load()
+
+    def read(self, question: str, candidates: list[ReaderCandidate]) -> list[Reading]:
+        if not candidates:
+            return []
+        session, tokenizer, calibration = self._load()
+        inputs = encode_pairs(tokenizer, question, [(c.previous, c.sentence, c.next) for c in candidates])
+        width = max(len(item.ids) for item in inputs)
+        ids = np.zeros((len(inputs), width), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        for row, item in enumerate(inputs):
+            ids[row, : len(item.ids)] = item.ids
+            types[row, : len(item.types)] = item.types
+            mask[row, : len(item.ids)] = 1
+        try:
+            logits, starts, ends = session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ModelError(f"The reading model in {self.folder} failed ({error}). {RESTORE_HINT}") from None
+        probabilities = calibration.probability(logits.astype(np.float64))
+        readings = []
+        for row, item in enumerate(inputs):
+            span = best_span(starts[row], ends[row], item.candidate_start, len(item.candidate_offsets))
+            answer_start = answer_end = None
+            if span is not None:
+                first, last = span
+                answer_start, answer_end = item.candidate_offsets[first][0], item.candidate_offsets[last][1]
+            readings.append(Reading(float(probabilities[row]), float(logits[row]), answer_start, answer_end))
+        return readings
+
+
+def best_span(
+    starts: np.ndarray, ends: np.ndarray, first: int, count: int, longest: int = LONGEST_ANSWER_TOKENS
+) -> tuple[int, int] | None:
+    """The best (first, last) token pair of the candidate, as indices into its tokens, with
+    first <= last < first + longest; None for a candidate with no tokens."""
+    if count == 0:
+        return None
+    table = starts[first : first + count, None] + ends[None, first : first + count]
+    rows, columns = np.indices(table.shape)
+    table = np.where((columns >= rows) & (columns < rows + longest), table, -np.inf)
+    flat = int(table.argmax())
+    return flat // count, flat % count
