@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -40,12 +42,6 @@ QUESTIONS = (
     "What aircraft did Russia send to Libya?",
     "what is the best pizza recipe in Naples?",
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: with few samples it reports an observed value, not an interpolation."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
 
 
 async def run_level(standin: DiscordStandIn, concurrency: int, total: int) -> dict[str, float]:
@@ -70,10 +66,10 @@ async def run_level(standin: DiscordStandIn, concurrency: int, total: int) -> di
     return {
         "questions": len(records),
         "per_second": len(records) / wall,
-        "ack_p50": percentile(acks, 0.50),
-        "ack_p95": percentile(acks, 0.95),
-        "answer_p50": percentile(answers, 0.50),
-        "answer_p95": percentile(answers, 0.95),
+        "ack_p50": float(np.percentile(acks, 50)),
+        "ack_p95": float(np.percentile(acks, 95)),
+        "answer_p50": float(np.percentile(answers, 50)),
+        "answer_p95": float(np.percentile(answers, 95)),
         "late": late,
     }
 

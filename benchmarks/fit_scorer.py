@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
+
+try:
+    from scipy.optimize import minimize
+except ImportError:
+    sys.exit('benchmarks/fit_scorer.py needs scipy, which citebot itself does not: pip install -e ".[bench]"')
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
