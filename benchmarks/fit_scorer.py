@@ -1,11 +1,11 @@
-"""Fit the sentence scorer (bot.retrieve.FITTED_SCORER) and measure it.
+"""Fit the linear first cut of the read stage (``bot/read/linear.json``) and measure it.
 
-The scorer is a logistic model over a few features of each candidate sentence (see
-``bot.retrieve.FEATURES``). It is fitted on development questions only: the shipped
+The first cut is a logistic model over a few features of each candidate sentence (see
+``bot.read.features.FEATURES``). It is fitted on development questions only: the shipped
 ``eval/dev.jsonl`` and a fold of SQuAD v1.1 dev (every other Wikipedia article, by
-``benchmarks/squad.py``'s order). It prints the fitted weights, ready to paste, and hit@1 on
-the development data and on held-out data (``eval/test.jsonl`` and the other SQuAD fold), so
-nothing is reported on data it was fitted on.
+``benchmarks/squad.py``'s order). With ``--write`` it saves the weights to ``bot/read/linear.json``;
+it prints hit@1 on the development data and on held-out data (``eval/test.jsonl`` and the other
+SQuAD fold), so nothing is reported on data it was fitted on.
 
     python benchmarks/fit_scorer.py --squad-documents /tmp/citebot-squad/documents \\
         --squad-index /tmp/citebot-squad/index --squad-questions /tmp/citebot-squad/questions.jsonl
@@ -34,10 +34,12 @@ except ImportError:
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.evaluation.run import is_hit  # noqa: E402
+from bot.engine import Engine, check_question  # noqa: E402
+from bot.evaluation.metrics import is_hit  # noqa: E402
 from bot.models import RetrievalMode  # noqa: E402
-from bot.pipeline import Engine, build_index, check_question  # noqa: E402
-from bot.retrieve.search import FEATURES, Scorer  # noqa: E402
+from bot.pipeline import build_index  # noqa: E402
+from bot.read.features import FEATURES, candidates  # noqa: E402
+from bot.read.linear import WEIGHTS_FILE, LinearScorer  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 
@@ -66,7 +68,7 @@ def collect(engine: Engine, questions: list[dict]) -> Candidates:
     for number, question in enumerate(questions):
         query = retriever.query(check_question(question["question"]))
         evidence = question.get("evidence") or []
-        for candidate in retriever.candidates(query, RetrievalMode.HYBRID):
+        for candidate in candidates(query, retriever.retrieve(query, RetrievalMode.HYBRID)):
             features.append(candidate.features)
             labels.append(1.0 if evidence and is_hit(candidate.sentence.text, evidence) else 0.0)
             owner.append(number)
@@ -122,13 +124,13 @@ def fit_calibration(tops: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
     return float(scale), float(offset)
 
 
-def fit(development: Candidates) -> Scorer:
+def fit(development: Candidates) -> LinearScorer:
     weights = fit_ranking(development)
     scale, offset = fit_calibration(*best_candidates(weights, development)[:2])
-    return Scorer(weights=tuple(round(float(w), 4) for w in weights), scale=round(scale, 4), offset=round(offset, 4))
+    return LinearScorer(tuple(round(float(w), 4) for w in weights), scale=round(scale, 4), offset=round(offset, 4))
 
 
-def hit_at(scorer: Scorer, data: Candidates, k: int) -> float:
+def hit_at(scorer: LinearScorer, data: Candidates, k: int) -> float:
     scores = data.features @ np.asarray(scorer.weights)
     hits = []
     for question in np.unique(data.question[data.answerable]):
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--squad-data", type=Path, default=REPO.parent / "shared" / "bench" / "squad-dev-v1.1.json.gz")
     parser.add_argument("--squad-limit", type=int, default=750, help="questions per SQuAD fold")
     parser.add_argument("--shipped-weight", type=int, default=10, help="copies of each shipped dev question")
+    parser.add_argument("--write", action="store_true", help=f"save the weights to {WEIGHTS_FILE}")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
@@ -172,9 +175,15 @@ def main() -> None:
     for _ in range(args.shipped_weight):
         development = development + dev
     scorer = fit(development)
-    print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
-    print("features:", FEATURES)
-    print(f"FITTED_SCORER = Scorer(weights={scorer.weights}, scale={scorer.scale}, offset={scorer.offset})")
+    command = shlex.join(["python", *sys.argv])
+    print("command:", command)
+    print("weights:", dict(zip(FEATURES, scorer.weights, strict=True)), "scale", scorer.scale, "offset", scorer.offset)
+    if args.write:
+        scorer.save(
+            WEIGHTS_FILE,
+            f"The linear first cut, fitted by `{command}` on eval/dev.jsonl and the even pages of SQuAD v1.1 dev; never on eval/test.jsonl.",
+        )
+        print(f"wrote {WEIGHTS_FILE}")
     for name, data in (
         ("shipped dev", dev),
         ("shipped test (held out)", test),

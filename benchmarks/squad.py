@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from bot.engine import Engine
     from bot.evaluation.run import EvalReport
-    from bot.pipeline import Engine
     from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +166,8 @@ def open_engine(settings: Settings, stamp: Path, rebuild: bool) -> Engine:
 
 def held_out_report(report: EvalReport, questions_path: Path) -> EvalReport | None:
     """The same run's figures on the odd pages only: the fold `benchmarks/fit_scorer.py` never fits on."""
-    from bot.evaluation.run import EvalReport, summarise
+    from bot.evaluation.metrics import summarise
+    from bot.evaluation.run import EvalReport
 
     lines = questions_path.read_text(encoding="utf-8").splitlines()
     pages = [json.loads(line)["page"] for line in lines]
@@ -217,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bot.errors import CitebotError
-    from bot.evaluation.run import ALL_MODES, load_questions, render_json, render_misses, render_text, run_eval
+    from bot.evaluation.questions import load_questions
+    from bot.evaluation.run import ALL_MODES, run_eval
+    from bot.render.evaluation import render_json, render_misses, render_text
     from bot.settings import Settings
 
     index = args.work / "index"
