@@ -179,10 +179,8 @@ def main() -> None:
     print("command:", command)
     print("weights:", dict(zip(FEATURES, scorer.weights, strict=True)), "scale", scorer.scale, "offset", scorer.offset)
     if args.write:
-        scorer.save(
-            WEIGHTS_FILE,
-            f"The linear first cut, fitted by `{command}` on eval/dev.jsonl and the even pages of SQuAD v1.1 dev; never on eval/test.jsonl.",
-        )
+        about = f"Fitted by `{command}` on eval/dev.jsonl and the even SQuAD v1.1 pages; never on eval/test.jsonl."
+        scorer.save(WEIGHTS_FILE, about)
         print(f"wrote {WEIGHTS_FILE}")
     for name, data in (
         ("shipped dev", dev),
