@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bot.models import Answer, Citation, IndexInfo
 from bot.render.chat import (
     ELLIPSIS,
+    by_article,
     escape,
     limit_problems,
     render_abstention,
@@ -93,9 +94,7 @@ def check_sentence_shown(shown: str, sentence: str) -> None:
 text_alphabet = st.characters(
     codec="utf-8", exclude_characters="\u200b", exclude_categories=("Cs", "Cc")
 ) | st.sampled_from(["*", "_", "~", "|", "`", "\\", "[", "]", "(", ")", ">", "#", "-", "@", "\n", " "])
-words = st.text(text_alphabet, max_size=60) | st.sampled_from(
-    ["@everyone", "<@&123>", "<@456>", "@here", "**"]
-)
+words = st.text(text_alphabet, max_size=60) | st.sampled_from(["@everyone", "<@&123>", "<@456>", "@here", "**"])
 texts = st.lists(words, max_size=40).map(" ".join) | st.text(text_alphabet, max_size=3000)
 sentences = texts.filter(lambda s: s.strip() != "")
 urls = st.none() | st.sampled_from(
@@ -110,6 +109,7 @@ citations = st.builds(
     url=urls,
     date=st.none() | st.text(text_alphabet, max_size=60),
     also_in=st.lists(st.just("other.txt"), max_size=3).map(tuple),
+    document=st.sampled_from(["a.txt", "b.txt", "c.txt"]),
 )
 answers = st.builds(
     Answer,
@@ -132,13 +132,16 @@ def test_any_answer_fits_discord_and_bolds_exactly_its_sentences(answer: Answer)
         assert message_problems(payload) == []
         if not reply.embeds:
             continue
-        expected = shown[:3]
+        groups = by_article(shown[:3])
         segments = bold_segments(reply.embeds[0].description or "")
-        assert len(segments) == 2 * len(expected)
-        first = 1 if shown is answer.citations else len(answer.citations[:3]) + 1
-        for i, cited in enumerate(expected):
-            assert segments[2 * i] == f"{first + i}."
-            check_sentence_shown(segments[2 * i + 1], cited.sentence)
+        assert len(segments) == len(groups) + len(shown[:3]), "a numbered title per article, a sentence per quote"
+        first = 1 if shown is answer.citations else len(by_article(answer.citations[:3])) + 1
+        position = 0
+        for number, group in enumerate(groups, first):
+            assert segments[position] == f"{number}."
+            for offset, cited in enumerate(group, 1):
+                check_sentence_shown(segments[position + offset], cited.sentence)
+            position += 1 + len(group)
 
 
 def test_abstention_is_plain_text_without_citations() -> None:
@@ -153,8 +156,8 @@ def test_abstention_is_plain_text_without_citations() -> None:
 def test_a_5000_character_paragraph_keeps_the_sentence_and_trims_context_on_both_sides() -> None:
     before = "Lorem ipsum dolor sit amet. " * 90
     after = " Sed do eiusmod tempor incididunt." * 70
-    cited = citation(before, "Russia has denied the allegations.", after)
-    reply = render_answer(Answer("who denied?", True, (cited,) * 3), INFO)
+    three = tuple(citation(before, "Russia has denied the allegations.", after, document=f"{n}.txt") for n in range(3))
+    reply = render_answer(Answer("who denied?", True, three), INFO)
     description = reply.embeds[0].description or ""
     assert limit_problems(reply) == []
     assert len(description) <= 4096
@@ -173,14 +176,10 @@ def test_an_overlong_sentence_is_cut_at_a_word_with_a_visible_ellipsis() -> None
 
 
 def test_quoted_text_cannot_ping_or_format() -> None:
-    cited = citation(
-        "Hey @everyone and <@&123>, ", "**this** is _not_ ours.", " > quote", title="[x](http://e)"
-    )
+    cited = citation("Hey @everyone and <@&123>, ", "**this** is _not_ ours.", " > quote", title="[x](http://e)")
     description = render_answer(Answer("q", True, (cited,)), INFO).embeds[0].description or ""
     assert "@everyone" not in description and "<@&123>" not in description
-    assert "@everyone" in unescape(description) and "<@&123>" in unescape(description).replace(
-        "<@\u200b", "<@"
-    )
+    assert "@everyone" in unescape(description) and "<@&123>" in unescape(description).replace("<@\u200b", "<@")
     assert bold_segments(description) == ["1.", "**this** is _not_ ours."]
     assert escape("a*") == "a\\*"
 
@@ -202,9 +201,26 @@ def test_header_links_the_title_and_shows_the_date() -> None:
     description = render_answer(Answer("q", True, (cited,)), INFO).embeds[0].description or ""
     header = description.split("\n")[0]
     assert header == (
-        "**1.** [Libya](https://example.com/a#:~:text=Russia%20has%20denied%20the%20allegations.)"
-        " · 2020-05-28"
+        "**1.** [Libya](https://example.com/a#:~:text=Russia%20has%20denied%20the%20allegations.) · 2020-05-28"
     )
+
+
+def test_quotes_from_one_article_share_its_title_and_every_article_shows_a_date() -> None:
+    first = citation("", "The jets were repainted.", " More.", title="Libya")
+    other = citation("", "Moscow denied it.", "", document="b.txt", title="Moscow", date=None)
+    second = citation("Before. ", "The planes came via Syria.", "", title="Libya")
+    description = render_answer(Answer("q", True, (first, other, second)), INFO).embeds[0].description or ""
+    assert description.count("[Libya]") == 1 and description.count("**1.**") == 1
+    libya, moscow = description.split("\n\n")
+    assert "The jets were repainted." in libya and "The planes came via Syria." in libya and "2020-05-28" in libya
+    assert moscow.startswith("**2.** [Moscow]") and "· undated" in moscow.splitlines()[0]
+    assert bold_segments(description) == [
+        "1.",
+        "The jets were repainted.",
+        "The planes came via Syria.",
+        "2.",
+        "Moscow denied it.",
+    ]
 
 
 def test_more_sources_without_more_says_so() -> None:

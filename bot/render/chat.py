@@ -35,6 +35,8 @@ LONG_SENTENCE_WORDS = 2 * FRAGMENT_WORDS + 2
 ELLIPSIS = "…"
 BOLD = "**"
 SEPARATOR = "\n\n"
+QUOTE_SEPARATOR = "\n…\n"
+UNDATED = "undated"
 COLOUR = discord.Colour(0x2B6CB0)
 
 _ALWAYS = re.compile(r"([\\*_~|`\[\]])")
@@ -59,9 +61,7 @@ def escape(text: str) -> str:
     """
     text = _ALWAYS.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: m.group(1) + "".join("\\" + c for c in m.group(2)), text)
-    return _MENTION.sub(
-        lambda m: "@\u200b" + m.group(1) if m.group(1) else "<@\u200b" + m.group(2) + ">", text
-    )
+    return _MENTION.sub(lambda m: "@\u200b" + m.group(1) if m.group(1) else "<@\u200b" + m.group(2) + ">", text)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -181,26 +181,42 @@ def citation_header(number: int, citation: Citation) -> str:
     title = escape(shorten(citation.title.strip() or citation.document, TITLE_SHOWN))
     link = text_fragment_url(citation.url, citation.sentence)
     shown = f"[{title}]({link})" if link else title
-    parts = [f"**{number}.** {shown}"]
-    if citation.date:
-        parts.append(escape(shorten(citation.date, 40)))
+    parts = [f"**{number}.** {shown}", escape(shorten(citation.date, 40)) if citation.date else UNDATED]
     if citation.also_in:
         others = len(citation.also_in)
         parts.append(f"also in {others} other article{'s' if others != 1 else ''}")
     return " · ".join(parts)
 
 
+def by_article(citations: tuple[Citation, ...]) -> tuple[tuple[Citation, ...], ...]:
+    """The citations grouped by article, articles in the order of their first citation."""
+    groups: dict[str, list[Citation]] = {}
+    for citation in citations:
+        groups.setdefault(citation.document, []).append(citation)
+    return tuple(tuple(group) for group in groups.values())
+
+
 def citations_description(citations: tuple[Citation, ...], first_number: int = 1) -> str:
-    """Numbered citation blocks sharing the description's 4096 characters fairly."""
-    headers = [citation_header(first_number + i, c) for i, c in enumerate(citations)]
-    fixed = sum(len(h) + 1 for h in headers) + len(SEPARATOR) * (len(citations) - 1)
+    """A numbered block per article (title, date, then each of its quotes), sharing the
+    description's 4096 characters fairly among the quotes."""
+    groups = by_article(citations)
+    headers = [citation_header(first_number + i, group[0]) for i, group in enumerate(groups)]
+    quotes = len(citations)
+    fixed = (
+        sum(len(header) + 1 for header in headers)
+        + len(SEPARATOR) * (len(groups) - 1)
+        + len(QUOTE_SEPARATOR) * (quotes - len(groups))
+    )
     left = DESCRIPTION_LIMIT - fixed
     blocks = []
-    for i, (header, citation) in enumerate(zip(headers, citations, strict=True)):
-        budget = min(QUOTE_LIMIT, left // (len(citations) - i))
-        quote_text = quote_block(citation, budget)
-        left -= len(quote_text)
-        blocks.append(f"{header}\n{quote_text}")
+    for header, group in zip(headers, groups, strict=True):
+        shown = []
+        for citation in group:
+            quote_text = quote_block(citation, min(QUOTE_LIMIT, left // quotes))
+            left -= len(quote_text)
+            quotes -= 1
+            shown.append(quote_text)
+        blocks.append(f"{header}\n{QUOTE_SEPARATOR.join(shown)}")
     return SEPARATOR.join(blocks)
 
 
@@ -237,7 +253,7 @@ def render_more(answer: Answer, info: IndexInfo) -> DiscordReply:
         return DiscordReply(content="There are no further sources for this question.")
     embed = discord.Embed(
         title=shorten("More sources: " + escape(" ".join(answer.question.split())), TITLE_LIMIT),
-        description=citations_description(more, first_number=len(answer.citations[:MAX_CITATIONS]) + 1),
+        description=citations_description(more, first_number=len(by_article(answer.citations[:MAX_CITATIONS])) + 1),
         colour=COLOUR,
     )
     embed.set_footer(text=footer_text(info))
