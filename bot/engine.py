@@ -20,7 +20,7 @@ from bot.ingest.chunk import ChunkingSettings
 from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
 from bot.read.linear import LinearScorer
 from bot.read.reader import Reader
-from bot.read.stage import SentenceReader, read_passages
+from bot.read.stage import SentenceReader, abstention_threshold, read_passages
 from bot.retrieve.search import RetrievedPassage, Retriever
 from bot.settings import Settings
 from bot.store.reading import Store
@@ -68,6 +68,7 @@ class Engine:
         self.embedder = embedder
         self.reader = reader
         self.scorer = LinearScorer.load()
+        self._min_score = abstention_threshold(reader)
         self._retriever = Retriever(self._checked(store), embedder)
         self._swap = threading.Lock()
         self._published = self._pointer_stamp()
@@ -96,10 +97,11 @@ class Engine:
 
     @property
     def min_score(self) -> float:
-        """CITEBOT_MIN_SCORE, else the threshold the index recorded at build time."""
+        """CITEBOT_MIN_SCORE, else the read stage's calibrated threshold. The index records the one
+        in use when it was built; a recalibration takes effect without a rebuild."""
         if self.settings.min_score is not None:
             return self.settings.min_score
-        return self._retriever.store.info.min_score
+        return self._min_score
 
     def articles(self) -> tuple[IndexedArticle, ...]:
         return self._retriever.store.articles()

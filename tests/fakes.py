@@ -39,3 +39,26 @@ class HashingEmbedder:
             if not norm:
                 vectors[row, 0] = 1.0
         return vectors
+
+
+class KeywordReader:
+    """A stand-in for the trained reader: a sentence answers when it holds every given keyword, and
+    the answer words are the first run of digits or capitalised words in it (none when it has none).
+    Deterministic and instant, so the read stage's plumbing is tested without the model."""
+
+    def __init__(self, *keywords: str) -> None:
+        self.keywords = tuple(keyword.casefold() for keyword in keywords)
+        self.read_calls: list[tuple[str, int]] = []
+
+    def read(self, question: str, candidates: list) -> list:
+        from bot.read.reader import Reading
+
+        self.read_calls.append((question, len(candidates)))
+        readings = []
+        for candidate in candidates:
+            text = candidate.sentence
+            answers = all(keyword in text.casefold() for keyword in self.keywords)
+            words = re.search(r"\d[\d,.]*|(?:[A-Z][\w-]+ )*[A-Z][\w-]+", text[1:])
+            start, end = (words.start() + 1, words.end() + 1) if words else (None, None)
+            readings.append(Reading(0.9 if answers else 0.1, 2.0 if answers else -2.0, start, end))
+        return readings

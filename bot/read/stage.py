@@ -6,6 +6,8 @@ neighbouring sentences and decides. Without a reader (the fast test tier) the fi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -17,10 +19,17 @@ from bot.read.reader import ReaderCandidate, Reading
 from bot.retrieve.search import Query, RetrievedPassage
 
 READ_CANDIDATES = 6
+THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 
 
 class SentenceReader(Protocol):
     def read(self, question: str, candidates: list[ReaderCandidate]) -> list[Reading]: ...
+
+
+def abstention_threshold(reader: SentenceReader | None) -> float:
+    """The abstention threshold for whichever judges: the reader, or the first cut alone."""
+    thresholds = json.loads(THRESHOLDS_FILE.read_text(encoding="utf-8"))
+    return float(thresholds["first_cut" if reader is None else "reader"])
 
 
 def read_passages(

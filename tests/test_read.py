@@ -1,0 +1,126 @@
+"""The read stage: the first cut, the reader's verdicts and answer words, and the model's files.
+
+The fast tests use a keyword stand-in for the reader (``tests.fakes.KeywordReader``); the slow ones
+load the shipped reader.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine import Engine
+from bot.errors import ModelError
+from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer
+from bot.read.features import FEATURES
+from bot.read.linear import WEIGHTS_FILE, LinearScorer
+from bot.read.reader import MODEL_FOLDER, Reader, ReaderCandidate, best_span
+from bot.render.terminal import render_json
+from bot.settings import Settings
+from tests.fakes import HashingEmbedder, KeywordReader
+
+DENIED = "who denied the Wagner claims?"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(MODEL_FOLDER / "tokenizer.json")
+
+
+def test_the_candidate_is_marked_and_its_context_is_trimmed_to_fit(tokenizer) -> None:
+    long = "word " * 200
+    item = encode_pairs(tokenizer, "who denied it?", [(long, "Russia denied the claims.", long)])[0]
+    assert len(item.ids) == MAX_TOKENS
+    marked = [position for position, kind in enumerate(item.types) if kind == 1]
+    assert marked == list(range(item.candidate_start, item.candidate_start + len(item.candidate_offsets)))
+    spans = [("Russia denied the claims."[a:b]) for a, b in item.candidate_offsets]
+    assert spans == ["russia", "denied", "the", "claims", "."] or spans == ["Russia", "denied", "the", "claims", "."]
+
+
+def test_a_sentence_without_neighbours_still_reads(tokenizer) -> None:
+    item = encode_pairs(tokenizer, "q?", [("", "Alone.", "")])[0]
+    assert item.ids[0] == tokenizer.token_to_id("[CLS]") and item.ids[-1] == tokenizer.token_to_id("[SEP]")
+    assert sum(item.types) == len(item.candidate_offsets) == 2
+
+
+def test_best_span_stays_inside_the_candidate_and_in_order() -> None:
+    starts = np.array([9.0, 0.0, 1.0, 5.0, 0.0, 9.0])
+    ends = np.array([9.0, 0.0, 3.0, 0.0, 4.0, 9.0])
+    assert best_span(starts, ends, first=1, count=4) == (2, 3)  # tokens 3..4 of the sequence
+    assert best_span(starts, ends, first=1, count=4, longest=1) == (2, 2)
+    assert best_span(starts, ends, first=1, count=0) is None
+
+
+def test_the_first_cut_reads_its_weights_by_name(tmp_path: Path) -> None:
+    scorer = LinearScorer.load()
+    assert len(scorer.weights) == len(FEATURES)
+    fitted = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    assert scorer.weights[FEATURES.index("passage")] == fitted["weights"]["passage"]
+    shuffled = tmp_path / "linear.json"
+    fitted["weights"] = dict(reversed(list(fitted["weights"].items())))
+    shuffled.write_text(json.dumps(fitted), encoding="utf-8")
+    assert LinearScorer.load(shuffled) == scorer, "order in the file does not matter, names do"
+    del fitted["weights"]["length"]
+    shuffled.write_text(json.dumps(fitted), encoding="utf-8")
+    with pytest.raises(ValueError, match="length"):
+        LinearScorer.load(shuffled)
+
+
+def test_the_reader_decides_and_its_answer_words_are_verbatim(fake_settings: Settings) -> None:
+    reader = KeywordReader("denied")
+    engine = Engine.open(fake_settings, HashingEmbedder(), reader=reader)
+    answer = engine.ask(
+        DENIED,
+    )
+    assert answer.answered and answer.confidence == pytest.approx(0.9)
+    assert all("denied" in citation.sentence.casefold() for citation in answer.citations)
+    texts = {article.document: article.text for article in engine.articles()}
+    spans = [citation.answer for citation in answer.citations if citation.answer]
+    assert spans, "the stand-in finds capitalised words in the denials"
+    for citation in answer.citations:
+        if citation.answer:
+            assert texts[citation.document][citation.answer.start : citation.answer.end] == citation.answer.text
+            assert citation.start <= citation.answer.start < citation.answer.end <= citation.end
+    record = json.loads(render_json(answer))
+    first = record["citations"][0]
+    assert set(first["answer"] or {}) in ({"text", "start", "end"}, set())
+    assert reader.read_calls == [(DENIED, 6)], "the reader reads the first cut's best six, once"
+
+
+def test_nothing_the_reader_accepts_means_an_honest_abstention(fake_settings: Settings) -> None:
+    engine = Engine.open(fake_settings, HashingEmbedder(), reader=KeywordReader("zeppelin"))
+    answer = engine.ask("How many civilians have been killed in the Libyan war?")
+    assert not answer.answered and answer.citations == ()
+    assert answer.confidence == pytest.approx(0.1), "the best verdict is kept for coverage-gap records"
+
+
+def test_without_a_reader_the_first_cut_decides(fake_settings: Settings) -> None:
+    answer = Engine.open(fake_settings, HashingEmbedder(), reader=None).ask(DENIED)
+    assert answer.answered
+    assert all(citation.answer is None for citation in answer.citations)
+
+
+def test_a_missing_or_damaged_model_says_how_to_restore_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"missing.*git checkout -- bot/read/model"):
+        Reader(tmp_path / "nowhere").check()
+    damaged = tmp_path / "model"
+    shutil.copytree(MODEL_FOLDER, damaged)
+    (damaged / "reader.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match=r"damaged.*train_reader\.py"):
+        Reader(damaged).read("q?", [ReaderCandidate("", "s", "")])
+
+
+@pytest.mark.slow
+def test_the_shipped_reader_answers_with_words_and_refuses_a_near_topic_question(shipped_settings, embedder) -> None:
+    engine = Engine.open(shipped_settings, embedder)
+    denied = engine.ask(DENIED)
+    assert denied.answered and denied.confidence >= engine.min_score
+    casualties = engine.ask("How many civilians have been killed in the Libyan war?")
+    assert not casualties.answered, [c.sentence for c in casualties.citations]
+    count = engine.ask("how many wagner people are in libya")
+    assert count.answered and count.citations[0].answer is not None
+    assert "1,200" in count.citations[0].answer.text
