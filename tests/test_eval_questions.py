@@ -60,3 +60,20 @@ def test_the_sets_are_large_enough_and_split_about_40_60() -> None:
     assert sum(not question.answerable for question in everything) >= 15
     assert 0.3 <= len(dev) / len(everything) <= 0.5
     assert not {q.question for q in dev} & {q.question for q in test}, "a question is in both parts"
+
+
+def test_the_wikinews_articles_are_all_asked_about_and_some_questions_need_two() -> None:
+    wikinews = {
+        path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "documents").glob("wikinews-*.md"))
+    }
+    assert len(wikinews) == 24
+    everything = part("dev") + part("test")
+
+    def sources(question: EvalQuestion) -> set[str]:
+        return {name for name, text in wikinews.items() for span in question.evidence if span in text}
+
+    answered = [question for question in everything if question.answerable and sources(question)]
+    assert len(answered) >= 40
+    assert {name for question in answered for name in sources(question)} == set(wikinews), "every article"
+    assert sum(len(sources(question)) >= 2 for question in answered) >= 3, "questions two articles answer"
+    assert sum(question.kind is Kind.NEAR_TOPIC for question in everything) >= 20
