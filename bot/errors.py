@@ -1,5 +1,9 @@
 """Errors a user can meet. Each message says what to do next; the edges print it without a traceback."""
 
+from __future__ import annotations
+
+import errno
+
 
 class CitebotError(Exception):
     """Base of every error meant for the user."""
@@ -54,3 +58,28 @@ class UnreadableDocument(Exception):
 
 
 REBUILD_HINT = "Run `citebot index` to rebuild it."
+
+
+class DiskError(CitebotError):
+    """Writing or reading failed because of the disk or the folder: full, read-only, not ours, in the way."""
+
+
+DISK_PROBLEMS = {
+    errno.ENOSPC: ("the disk is full", "free some space"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space"),
+    errno.EROFS: ("the folder is on a read-only file system", "make it writable or choose another folder"),
+    errno.EACCES: ("permission is denied", "give this user access to it or choose another folder"),
+    errno.EPERM: ("the operation is not permitted", "give this user access to it or choose another folder"),
+    errno.ENOTDIR: ("a file stands where a folder should be", "move the file away or choose another folder"),
+    errno.EEXIST: ("something is already in the way", "move it away or choose another folder"),
+}
+
+
+def disk_error(error: OSError, retry: str) -> DiskError:
+    """One line for an ``OSError`` a user can cause: what happened, where, and what to do; ``retry``
+    is the command to run again. A build that failed this way left the previous index serving."""
+    what, advice = DISK_PROBLEMS.get(error.errno or 0, (error.strerror or str(error), "check the folder"))
+    where = f" at {error.filename}" if error.filename else ""
+    return DiskError(
+        f"{what[0].upper()}{what[1:]}{where}; {advice} and run {retry} again. The previous index, if any, still serves."
+    )

@@ -2,13 +2,18 @@
 
 The file also remembers each answer's question (and thread context) by answer id, so buttons under an
 answer keep working after a restart: "More sources" re-asks, a vote knows what it was about.
-User ids are stored only as salted SHA-256 hashes.
+User ids are stored only as SHA-256 hashes salted with a secret made once per installation and kept
+beside the database (``feedback.salt``, readable by its owner only), so nobody can find a voter by
+hashing candidate ids.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.models import Citation
+from bot.models import Citation, Vote
 from bot.settings import Settings
 
 FILE_NAME = "feedback.sqlite"
-SALT = b"citebot-feedback-v1"
+SALT_FILE_NAME = "feedback.salt"
+SALT_BYTES = 32
 
 MIGRATIONS = (
     """
@@ -57,9 +63,41 @@ def feedback_path(settings: Settings) -> Path:
     return settings.index / FILE_NAME
 
 
-def hash_user(user_id: int) -> str:
-    """One-way: enough to count one vote per person, useless to find who voted."""
-    return hashlib.sha256(SALT + str(user_id).encode()).hexdigest()
+def installation_salt(database: Path) -> bytes:
+    """The secret salt kept beside ``database``, made on first use.
+
+    It is written to a private temporary file and linked into place, so a reader never sees a
+    half-written salt and two processes starting at once agree on the one that was linked first."""
+    path = database.with_name(SALT_FILE_NAME)
+    try:
+        return _read_salt(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{SALT_FILE_NAME}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(SALT_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs is kept
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return _read_salt(path)
+
+
+def _read_salt(path: Path) -> bytes:
+    salt = path.read_bytes()
+    if len(salt) != SALT_BYTES:
+        raise OSError(f"{path} is damaged ({len(salt)} bytes, not {SALT_BYTES}); delete it to make a new one")
+    return salt
+
+
+def hash_user(user_id: int, salt: bytes) -> str:
+    """One-way: enough to count one vote per person, useless to find who voted without the salt."""
+    return hashlib.sha256(salt + str(user_id).encode()).hexdigest()
 
 
 def citations_json(citations: tuple[Citation, ...]) -> str:
@@ -79,6 +117,7 @@ class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.salt = installation_salt(path)
         with self._connect() as connection:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -125,16 +164,21 @@ class FeedbackStore:
                 "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (answer_id, user_hash) "
                 "DO UPDATE SET vote = excluded.vote, created_at = excluded.created_at",
-                (answer_id, record.question, record.citations, hash_user(user_id), vote, _now()),
+                (answer_id, record.question, record.citations, self.hash_user(user_id), vote, _now()),
             )
         return True
 
-    def votes(self) -> list[tuple[str, str, str, int, str]]:
-        """(question, citations JSON, user hash, vote, created_at), oldest first."""
+    def hash_user(self, user_id: int) -> str:
+        """How this installation records a person: for votes, and for anyone else who must count people."""
+        return hash_user(user_id, self.salt)
+
+    def votes(self) -> list[Vote]:
+        """Every vote, oldest first."""
         with self._connect() as connection:
-            return connection.execute(
+            rows = connection.execute(
                 "SELECT question, citations, user_hash, vote, created_at FROM feedback ORDER BY id"
             ).fetchall()
+        return [Vote(*row) for row in rows]
 
     def summary(self, worst: int = 5) -> str:
         with self._connect() as connection:
@@ -150,8 +194,7 @@ class FeedbackStore:
         if up + down == 0:
             return f"No feedback yet ({answered} answers given in Discord)."
         lines = [
-            f"{up + down} votes on {answered} answers: {up} 👍, {down} 👎 "
-            f"({100 * up / (up + down):.0f}% helpful)."
+            f"{up + down} votes on {answered} answers: {up} 👍, {down} 👎 ({100 * up / (up + down):.0f}% helpful)."
         ]
         if disliked:
             lines.append("Most 👎 questions:")

@@ -472,9 +472,7 @@ class DiscordStandIn:
         response = await handler(request)
         return await self._record(request, body, response)
 
-    async def _record(
-        self, request: web.Request, body: Any, response: web.StreamResponse
-    ) -> web.StreamResponse:
+    async def _record(self, request: web.Request, body: Any, response: web.StreamResponse) -> web.StreamResponse:
         answered = None
         if isinstance(response, web.Response) and response.body:
             answered = json.loads(response.body)  # type: ignore[arg-type]
@@ -502,8 +500,7 @@ class DiscordStandIn:
             self.gateway_sent.append(payload)
             if connection.compress:
                 await connection.ws.send_bytes(
-                    connection.compressor.compress(data.encode())
-                    + connection.compressor.flush(zlib.Z_SYNC_FLUSH)
+                    connection.compressor.compress(data.encode()) + connection.compressor.flush(zlib.Z_SYNC_FLUSH)
                 )
             else:
                 await connection.ws.send_str(data)
@@ -645,10 +642,7 @@ class DiscordStandIn:
             return _error(400, 50035, "Invalid Form Body")
         commands = []
         for command in body:
-            if (
-                not re.fullmatch(r"[-_\w]{1,32}", command.get("name", ""))
-                or len(command.get("description", "")) > 100
-            ):
+            if not re.fullmatch(r"[-_\w]{1,32}", command.get("name", "")) or len(command.get("description", "")) > 100:
                 return _error(400, 50035, "Invalid Form Body", {"name": command.get("name")})
             commands.append(
                 {
@@ -660,6 +654,9 @@ class DiscordStandIn:
                     "default_member_permissions": None,
                     "nsfw": False,
                     **command,
+                    # What Discord fills in for a command that leaves them unset.
+                    "contexts": command.get("contexts") or [0, 1, 2],
+                    "integration_types": command.get("integration_types") or [0],
                     **({"guild_id": guild_id} if guild_id else {}),
                 }
             )
@@ -668,9 +665,7 @@ class DiscordStandIn:
         self.commands = commands
         return json_response(commands)
 
-    async def _put_guild_commands(
-        self, request: web.Request, body: Any, app_id: str, guild_id: str
-    ) -> web.Response:
+    async def _put_guild_commands(self, request: web.Request, body: Any, app_id: str, guild_id: str) -> web.Response:
         return await self._put_commands(request, body, app_id, guild_id)
 
     async def _get_commands(self, request: web.Request, body: Any, app_id: str) -> web.Response:
@@ -704,17 +699,13 @@ class DiscordStandIn:
         await self.dispatch("MESSAGE_CREATE", message)
         return json_response(message)
 
-    async def _get_message(
-        self, request: web.Request, body: Any, channel_id: str, message_id: str
-    ) -> web.Response:
+    async def _get_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
         return json_response(message)
 
-    async def _edit_message(
-        self, request: web.Request, body: Any, channel_id: str, message_id: str
-    ) -> web.Response:
+    async def _edit_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
@@ -725,9 +716,7 @@ class DiscordStandIn:
         message.update(body, edited_timestamp=_now_iso())
         return json_response(message)
 
-    async def _delete_message(
-        self, request: web.Request, body: Any, channel_id: str, message_id: str
-    ) -> web.Response:
+    async def _delete_message(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
         if self.messages.pop(message_id, None) is None:
             return _error(404, 10008, "Unknown Message")
         return web.Response(status=204)
@@ -735,9 +724,7 @@ class DiscordStandIn:
     async def _no_content(self, request: web.Request, body: Any, *ids: str) -> web.Response:
         return web.Response(status=204)
 
-    async def _start_thread(
-        self, request: web.Request, body: Any, channel_id: str, message_id: str
-    ) -> web.Response:
+    async def _start_thread(self, request: web.Request, body: Any, channel_id: str, message_id: str) -> web.Response:
         message = self.messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return _error(404, 10008, "Unknown Message")
@@ -771,9 +758,7 @@ class DiscordStandIn:
     def _interaction_by_token(self, token: str) -> InteractionRecord | None:
         return next((i for i in self.interactions.values() if i.token == token), None)
 
-    async def _callback(
-        self, request: web.Request, body: Any, interaction_id: str, token: str
-    ) -> web.Response:
+    async def _callback(self, request: web.Request, body: Any, interaction_id: str, token: str) -> web.Response:
         record = self.interactions.get(interaction_id)
         if record is None or record.token != token:
             return _error(404, 10062, "Unknown interaction")
@@ -836,9 +821,7 @@ class DiscordStandIn:
         record._answered()
         return json_response(message)
 
-    async def _original(
-        self, request: web.Request, body: Any, app_id: str, token: str, which: str
-    ) -> web.Response:
+    async def _original(self, request: web.Request, body: Any, app_id: str, token: str, which: str) -> web.Response:
         record = self._interaction_by_token(token)
         if record is None or app_id != self.application_id:
             return _error(404, 10015, "Unknown Webhook")
@@ -975,8 +958,7 @@ class DiscordStandIn:
             "name": name,
             "type": 1,
             "options": [
-                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v}
-                for k, v in (options or {}).items()
+                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v} for k, v in (options or {}).items()
             ],
         }
         if command.get("guild_id"):
@@ -988,9 +970,7 @@ class DiscordStandIn:
         self, message: dict[str, Any], custom_id: str, *, user: dict[str, Any] | None = None
     ) -> InteractionRecord:
         """A member clicks a button under ``message``: INTERACTION_CREATE type 3."""
-        ids = [
-            c.get("custom_id") for row in message.get("components") or [] for c in row.get("components") or []
-        ]
+        ids = [c.get("custom_id") for row in message.get("components") or [] for c in row.get("components") or []]
         if custom_id not in ids:
             raise AssertionError(f"no button {custom_id!r} under the message; buttons: {ids}")
         data = {"custom_id": custom_id, "component_type": 2}

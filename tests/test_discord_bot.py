@@ -1,7 +1,9 @@
 """The real bot, the real engine and model, and the real discord.py client against the loopback stand-in.
 
-One index and one Engine serve the whole module (the model costs seconds to load). The stand-in and the
-bot run on an event loop in a background thread; each test drives them with ``world.run(coroutine)``.
+One index and one Engine serve the whole module (the model costs seconds to load), so every test that
+uses them is in the slow tier; the Discord fault tests in ``test_faults.py`` use the fast engine. The
+stand-in and the bot run on an event loop in a background thread; each test drives them with
+``world.run(coroutine)``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.chat.bot import CitebotBot, DiscordTokenError, configure_endpoints, run_discord, serve
-from bot.chat.cogs.ask import Cooldown, strip_mentions
+from bot.chat.cogs.ask import ALREADY_WAITING, strip_mentions
 from bot.chat.cogs.library import source_pages
+from bot.chat.cooldown import Cooldown
 from bot.feedback import feedback_summary
 from bot.models import Answer, IndexedArticle, IndexInfo
 from bot.pipeline import Engine, build_index
@@ -51,8 +54,7 @@ would close for repairs on Friday. Residents asked @here about detours.
 """
 
 LONG_SENTENCE = (
-    "The orchard cooperative reported that its cider apple harvest had doubled "
-    "after the new irrigation canal opened."
+    "The orchard cooperative reported that its cider apple harvest had doubled after the new irrigation canal opened."
 )
 
 
@@ -203,6 +205,7 @@ def assert_all_payloads_valid(standin: DiscordStandIn) -> None:
 # ---- login --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_login_syncs_commands_and_sees_the_guild(world: World) -> None:
     names = sorted(c["name"] for c in world.standin.commands)
     assert names == ["ask", "reindex", "sources"]
@@ -220,6 +223,7 @@ def test_login_syncs_commands_and_sees_the_guild(world: World) -> None:
 # ---- asking -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_mention_is_answered_with_a_bold_cited_denial(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("m1"))
@@ -238,6 +242,7 @@ def test_a_mention_is_answered_with_a_bold_cited_denial(world: World) -> None:
     assert world.engine.calls[-1] == (WAGNER, None), "the mention is stripped from the question"
 
 
+@pytest.mark.slow
 def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> None:
     async def body() -> Any:
         record = await world.standin.slash("ask", {"question": WAGNER}, user=world.user("s1"))
@@ -247,13 +252,12 @@ def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> Non
     assert record.ack_type == 5 and record.ack_latency is not None and record.ack_latency < 3
     assert any(word in description(answer) for word in DENIALS)
     followups = [
-        r
-        for r in world.standin.requests
-        if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")
+        r for r in world.standin.requests if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")
     ]
     assert followups and followups[-1].query.get("wait") in ("1", "true")
 
 
+@pytest.mark.slow
 def test_off_topic_question_gets_the_abstention(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message(
@@ -266,6 +270,7 @@ def test_off_topic_question_gets_the_abstention(world: World) -> None:
     assert "don't cover" in reply["content"]
 
 
+@pytest.mark.slow
 def test_an_empty_mention_gets_a_hint(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message("", mention_bot=True, author=world.user("e1"))
@@ -275,14 +280,13 @@ def test_an_empty_mention_gets_a_hint(world: World) -> None:
     assert "/ask" in reply["content"] and "question" in reply["content"]
 
 
+@pytest.mark.slow
 def test_ask_channel_needs_no_mention_and_bots_are_ignored(world: World) -> None:
     other_bot = world.standin.user("otherbot")
     other_bot["bot"] = True
 
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
-        ignored = await world.standin.send_message(
-            WAGNER, channel_id=world.standin.ask_channel_id, author=other_bot
-        )
+        ignored = await world.standin.send_message(WAGNER, channel_id=world.standin.ask_channel_id, author=other_bot)
         asked = await world.standin.send_message(
             "who denied the allegations?", channel_id=world.standin.ask_channel_id, author=world.user("c1")
         )
@@ -295,22 +299,23 @@ def test_ask_channel_needs_no_mention_and_bots_are_ignored(world: World) -> None
     assert len(answers_in_channel) == 1, "the bot does not answer its own answer in the ask channel"
 
 
-def test_cooldown_answers_politely_instead_of_silence(world: World) -> None:
+@pytest.mark.slow
+def test_a_question_inside_the_cooldown_waits_its_turn_and_a_third_is_refused(world: World) -> None:
     user = world.user("k1")
 
     async def body() -> Any:
-        first = await world.standin.slash("ask", {"question": WAGNER}, user=user)
-        second = await world.standin.slash("ask", {"question": WAGNER}, user=user)
-        return await world.standin.wait_answered(first), second, await world.standin.wait_answered(second)
+        asked = [await world.standin.slash("ask", {"question": WAGNER}, user=user) for _ in range(3)]
+        return asked, [await world.standin.wait_answered(record) for record in asked]
 
-    _, second, polite = world.run(body())
-    assert second.ack_type == 4 and second.ack_flags & EPHEMERAL
-    assert "ask again in" in polite["content"]
+    (_, second, third), (_, waited, refused) = world.run(body())
+    assert second.ack_type == 5 and any(word in description(waited) for word in DENIALS)
+    assert third.ack_type == 4 and third.ack_flags & EPHEMERAL and refused["content"] == ALREADY_WAITING
 
 
 # ---- buttons and feedback -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_thumbs_up_writes_a_feedback_row_and_more_sources_is_ephemeral(world: World) -> None:
     async def body() -> Any:
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("b1"))
@@ -319,31 +324,27 @@ def test_thumbs_up_writes_a_feedback_row_and_more_sources_is_ephemeral(world: Wo
         voter = world.user("voter")
         vote = await world.standin.click(reply, ids[0], user=voter)
         thanks = await world.standin.wait_answered(vote)
-        more = await world.standin.click(
-            reply, next(i for i in ids if i.startswith("citebot:more:")), user=voter
-        )
+        more = await world.standin.click(reply, next(i for i in ids if i.startswith("citebot:more:")), user=voter)
         return vote, thanks, more, await world.standin.wait_answered(more)
 
     vote, thanks, more, shown = world.run(body())
     assert vote.ack_flags & EPHEMERAL and "Thanks" in thanks["content"]
-    rows = world.bot.feedback.votes()
-    assert rows and rows[-1][0] == WAGNER and rows[-1][3] == 1
-    assert len(rows[-1][2]) == 64 and "sentence" in rows[-1][1]
+    votes = world.bot.feedback.votes()
+    assert votes and votes[-1].question == WAGNER and votes[-1].vote == 1
+    assert len(votes[-1].user_hash) == 64 and "sentence" in votes[-1].citations
     assert more.ack_type == 5 and more.ack_flags & EPHEMERAL
     assert shown["flags"] & EPHEMERAL and shown["embeds"] and "**4.**" in description(shown)
     assert "👍" in feedback_summary(world.settings)
 
 
+@pytest.mark.slow
 def test_more_sources_still_works_after_a_restart_forgot_the_answer(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("r1"))
         reply = await world.standin.wait_reply(asked)
         world.bot._recent.clear()  # what a restart does to the in-memory cache
         more_id = next(
-            c["custom_id"]
-            for row in reply["components"]
-            for c in row["components"]
-            if "more" in c["custom_id"]
+            c["custom_id"] for row in reply["components"] for c in row["components"] if "more" in c["custom_id"]
         )
         return await world.standin.wait_answered(await world.standin.click(reply, more_id))
 
@@ -354,6 +355,7 @@ def test_more_sources_still_works_after_a_restart_forgot_the_answer(world: World
 # ---- safety and limits ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mentions_in_an_article_ping_nobody(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message(
@@ -372,6 +374,7 @@ def test_mentions_in_an_article_ping_nobody(world: World) -> None:
     assert reply["pinged"] == {"everyone": False, "users": [], "roles": []}
 
 
+@pytest.mark.slow
 def test_a_5000_character_paragraph_keeps_every_payload_within_limits(world: World) -> None:
     async def body() -> dict[str, Any]:
         asked = await world.standin.send_message(
@@ -389,6 +392,7 @@ def test_a_5000_character_paragraph_keeps_every_payload_within_limits(world: Wor
 # ---- faults and load ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_bot_resumes_after_a_dropped_socket_and_answers_what_was_sent_meanwhile(world: World) -> None:
     async def body() -> dict[str, Any]:
         resumes = world.standin.resumes
@@ -402,11 +406,10 @@ def test_the_bot_resumes_after_a_dropped_socket_and_answers_what_was_sent_meanwh
     assert any(word in description(reply) for word in DENIALS)
 
 
+@pytest.mark.slow
 def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
     async def body() -> dict[str, Any]:
-        world.standin.inject_fault(
-            "POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.5
-        )
+        world.standin.inject_fault("POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.5)
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("q1"))
         return await world.standin.wait_reply(asked)
 
@@ -416,6 +419,7 @@ def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
     assert 429 in posts and posts[-1] == 200
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world: World) -> None:
     questions = [
         WAGNER,
@@ -426,10 +430,7 @@ def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world:
 
     async def body() -> list[Any]:
         records = await asyncio.gather(
-            *(
-                world.standin.slash("ask", {"question": questions[i % 4]}, user=world.user(f"u{i}"))
-                for i in range(20)
-            )
+            *(world.standin.slash("ask", {"question": questions[i % 4]}, user=world.user(f"u{i}")) for i in range(20))
         )
         answers = await asyncio.gather(*(world.standin.wait_answered(r, timeout=120) for r in records))
         return list(zip(records, answers, strict=True))
@@ -444,17 +445,15 @@ def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world:
 # ---- threads ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reply_in_thread_and_follow_ups_use_the_first_question_as_context(world: World) -> None:
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
         user = world.user("t1")
         asked = await world.standin.send_message(WAGNER, mention_bot=True, author=user)
         thread = await world.standin.wait_for(lambda: world.standin.threads.get(asked["id"]))
         first = await world.standin.wait_for(lambda: world.standin.bot_messages_in(thread["id"]))
-        await asyncio.sleep(world.chat.cooldown)
-        follow = await world.standin.send_message(
-            "and when did they say that?", channel_id=thread["id"], author=user
-        )
-        return first[0], await world.standin.wait_reply(follow)
+        follow = await world.standin.send_message("and when did they say that?", channel_id=thread["id"], author=user)
+        return first[0], await world.standin.wait_reply(follow, timeout=30 + world.chat.cooldown)
 
     with overridden(world, reply_in_thread=True):
         first, follow_up = world.run(body())
@@ -465,6 +464,7 @@ def test_reply_in_thread_and_follow_ups_use_the_first_question_as_context(world:
 # ---- library -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sources_lists_the_indexed_articles(world: World) -> None:
     async def body() -> Any:
         record = await world.standin.slash("sources", user=world.user("src"))
@@ -478,21 +478,16 @@ def test_sources_lists_the_indexed_articles(world: World) -> None:
 
 def test_sources_paginates_long_lists() -> None:
     articles = tuple(
-        IndexedArticle(f"id{i}", f"d{i}.txt", f"Title {i:02d}", None, "2024-01-01", None, "", 3)
-        for i in range(40)
+        IndexedArticle(f"id{i}", f"d{i}.txt", f"Title {i:02d}", None, "2024-01-01", None, "", 3) for i in range(40)
     )
     pages = source_pages(articles, IndexInfo("m", 1, "c", 0.4, "2025-01-01T00:00:00+00:00", 40, 120, 300))
-    assert (
-        len(pages) == 3
-        and "Title 00" in (pages[0].description or "")
-        and "Page 3/3" in str(pages[2].footer.text)
-    )
+    assert len(pages) == 3 and "Title 00" in (pages[0].description or "") and "Page 3/3" in str(pages[2].footer.text)
 
 
+@pytest.mark.slow
 def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) -> None:
     (world.documents / "new.md").write_text(
-        "---\ntitle: Lighthouse keeper retires\n---\n"
-        "The last lighthouse keeper of Vardø retired after forty years.\n",
+        "---\ntitle: Lighthouse keeper retires\n---\nThe last lighthouse keeper of Vardø retired after forty years.\n",
         encoding="utf-8",
     )
 
@@ -516,7 +511,7 @@ def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) ->
     assert during["embeds"], "questions are still answered while the index is rebuilt"
     assert "Indexed 4 articles" in report["content"] and "Questions now use it" in report["content"]
     assert "lighthouse keeper" in description(after)
-    assert "kept across rebuilds?" in [row[0] for row in world.bot.feedback.votes()]
+    assert "kept across rebuilds?" in [vote.question for vote in world.bot.feedback.votes()]
 
 
 # ---- tokens ----------------------------------------------------------------------------------------
@@ -530,6 +525,7 @@ def test_missing_token_is_one_clear_error(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN" in message and "Reset Token" in message and ".env" in message
 
 
+@pytest.mark.slow
 def test_a_rejected_token_is_one_clear_error_without_a_retry_loop(world: World) -> None:
     async def rejected(settings: Settings, token: str) -> str:
         with pytest.raises(DiscordTokenError) as raised:
@@ -548,6 +544,7 @@ def test_a_rejected_token_is_one_clear_error_without_a_retry_loop(world: World) 
     assert sum(1 for p in world.standin.gateway_received if p["op"] == 2) == identifies + 1
 
 
+@pytest.mark.slow
 def test_the_token_never_appears_in_a_log_line(world: World) -> None:
     assert world.logs.lines, "discord.py logged at DEBUG during the tests"
     assert not [line for line in world.logs.lines if world.standin.token in line]
@@ -563,13 +560,20 @@ def test_strip_mentions_and_cooldown() -> None:
     assert cooldown.wait(1, now=10) == 0 and cooldown.wait(1, now=11) == pytest.approx(2)
     assert cooldown.wait(2, now=11) == 0 and cooldown.wait(1, now=13.5) == 0
     assert Cooldown(0).wait(1, now=1) == 0 and Cooldown(0).wait(1, now=1) == 0
+    queue = Cooldown(3)
+    assert queue.queue(1, now=10) == 0 and queue.queue(1, now=11) == pytest.approx(2)
+    assert queue.queue(1, now=11.5) is None, "one question waits per person, a third is refused"
+    queue.done_waiting(1)
+    assert queue.queue(1, now=12) == pytest.approx(4), "after the waiting one's turn at 13"
 
 
+@pytest.mark.slow
 def test_discord_py_is_pointed_at_the_configured_endpoints(world: World) -> None:
     assert world.standin.api_url == discord.http.Route.BASE
     assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == world.standin.gateway_url
 
 
+@pytest.mark.slow
 def test_run_discord_reads_everything_from_the_environment(world: World, tmp_path: Path) -> None:
     """The ``citebot discord`` entry in a real subprocess: env settings, model warm-up, Ctrl-C to stop."""
 

@@ -11,8 +11,10 @@ import functools
 import ipaddress
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import discord
@@ -20,10 +22,15 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chat.cooldown import Cooldown
+from bot.chat.replies import UNEXPECTED, public_message
 from bot.errors import CitebotError
 from bot.feedback import FeedbackStore, feedback_path
 from bot.models import Answer, IndexedArticle, IndexInfo
 from bot.settings import ChatSettings, Settings
+
+if TYPE_CHECKING:
+    from bot.pipeline import Engine
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ class DiscordIntentError(CitebotError):
 
 class BusyError(CitebotError):
     """Too many questions are waiting; better to say so than to answer minutes late."""
+
+
+class DiscordUnreachableError(CitebotError):
+    """No connection to Discord: offline, DNS failing, or the API address is wrong."""
 
 
 class AskEngine(Protocol):
@@ -115,6 +126,41 @@ class RedactToken(logging.Filter):
         return True
 
 
+def command_shape(command: dict[str, Any]) -> dict[str, Any]:
+    """What of a slash command Discord shows and enforces, with Discord's defaults filled in, so the
+    bot's own definition and the one Discord holds compare equal exactly when no sync is needed."""
+    permissions = command.get("default_member_permissions")
+    return {
+        "name": command["name"],
+        "description": command.get("description", ""),
+        "type": command.get("type", 1),
+        "options": [option_shape(option) for option in command.get("options") or ()],
+        "default_member_permissions": None if permissions is None else str(permissions),
+        "guild_only": command.get("dm_permission") is False or command.get("contexts") == [0],
+        "nsfw": bool(command.get("nsfw")),
+    }
+
+
+def option_shape(option: dict[str, Any]) -> dict[str, Any]:
+    shape = {key: value for key, value in option.items() if key in OPTION_KEYS and value is not None}
+    shape["required"] = bool(option.get("required"))
+    shape["options"] = [option_shape(inner) for inner in option.get("options") or ()]
+    return shape
+
+
+OPTION_KEYS = (
+    "type", "name", "description", "choices", "channel_types", "autocomplete",
+    "min_value", "max_value", "min_length", "max_length",
+)  # fmt: skip
+
+
+def same_commands(registered: Iterable[dict[str, Any]], ours: Iterable[dict[str, Any]]) -> bool:
+    def shapes(commands: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted((command_shape(command) for command in commands), key=itemgetter("name"))
+
+    return shapes(registered) == shapes(ours)
+
+
 class CitebotBot(commands.Bot):
     """Holds the engine, the feedback store and the bounded worker the cogs share."""
 
@@ -124,6 +170,8 @@ class CitebotBot(commands.Bot):
         intents = discord.Intents.default()
         # Mentions carry their content anyway; reading plain messages needs the privileged intent.
         intents.message_content = bool(chat.ask_channel_list or chat.reply_in_thread)
+        # The bot never joins voice: not having PyNaCl or davey installed is no news worth a warning.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         if is_loopback(chat.discord_api):
             options.setdefault("http_trace", loopback_guard())
         super().__init__(
@@ -137,6 +185,7 @@ class CitebotBot(commands.Bot):
         self.chat = chat
         self.engine = engine
         self.feedback = FeedbackStore(feedback_path(settings))
+        self.more_cooldown = Cooldown(chat.cooldown)
         self._worker = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="citebot-ask")
         self._pending = 0
         self._recent: OrderedDict[str, Answer] = OrderedDict()
@@ -146,12 +195,21 @@ class CitebotBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_tree_error
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync the slash commands only when Discord holds other ones: syncing is rate-limited, and
+        only Discord knows what it holds (another copy of the bot may have synced)."""
+        assert self.application_id is not None
+        registered = await self.http.get_global_commands(self.application_id)
+        ours = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        if same_commands(registered, ours):
+            log.info("The %d application commands are already registered", len(ours))
+            return
         self.synced = await self.tree.sync()
         log.info("Synced %d application commands", len(self.synced))
 
-    async def on_tree_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
+    async def on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """Failed checks and errors become an ephemeral reply; unexpected ones are logged with traceback."""
         original = getattr(error, "original", error)
         if isinstance(error, app_commands.MissingPermissions):
@@ -159,12 +217,10 @@ class CitebotBot(commands.Bot):
         elif isinstance(error, app_commands.CheckFailure):
             text = "You cannot use this command here."
         elif isinstance(original, CitebotError):
-            text = str(original)
+            text = public_message(original)
         else:
-            log.error(
-                "Command %s failed", interaction.command and interaction.command.name, exc_info=original
-            )
-            text = "Something went wrong on my side; it has been logged. Please try again."
+            log.error("Command %s failed", interaction.command and interaction.command.name, exc_info=original)
+            text = UNEXPECTED
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
@@ -209,9 +265,7 @@ async def serve(settings: Settings, chat: ChatSettings, token: str, engine: AskE
         try:
             await bot.start(token)
         except discord.LoginFailure:
-            raise DiscordTokenError(
-                f"Discord rejected the bot token in DISCORD_TOKEN. {TOKEN_HELP}"
-            ) from None
+            raise DiscordTokenError(f"Discord rejected the bot token in DISCORD_TOKEN. {TOKEN_HELP}") from None
         except discord.PrivilegedIntentsRequired:
             raise DiscordIntentError(
                 "Discord refused the Message Content intent, which CITEBOT_ASK_CHANNELS and "
@@ -224,10 +278,18 @@ async def serve(settings: Settings, chat: ChatSettings, token: str, engine: AskE
                     f"Discord rejected the bot token in DISCORD_TOKEN (close code 4004). {TOKEN_HELP}"
                 ) from None
             raise
+        except (aiohttp.ClientConnectionError, OSError) as error:
+            log.debug("Could not reach Discord", exc_info=True)
+            raise DiscordUnreachableError(
+                f"Cannot reach Discord at {chat.discord_api} ({error}). Check the network connection and try again."
+            ) from None
 
 
-def run_discord(settings: Settings, chat: ChatSettings) -> None:
-    """``citebot discord``: check the token, open the index, warm the model, then serve until Ctrl-C."""
+def run_discord(
+    settings: Settings, chat: ChatSettings, open_engine: Callable[[Settings], Engine] | None = None
+) -> None:
+    """``citebot discord``: check the token, open the index (``open_engine`` may build it first),
+    warm the model, then serve until Ctrl-C."""
     from bot.pipeline import Engine
 
     token = bot_token(chat)
@@ -236,7 +298,7 @@ def run_discord(settings: Settings, chat: ChatSettings) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in root.handlers:
         handler.addFilter(RedactToken(token))
-    engine = Engine.open(settings)
+    engine = (open_engine or Engine.open)(settings)
     engine.embedder.embed(["warm up the model before the first question"])
     log.info(
         "Index: %d articles, %d passages, built %s",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 from bot.models import Answer, Citation
@@ -11,6 +12,16 @@ ABSTENTION = "The sources don't cover this."
 BOLD = "\033[1;33m"
 RESET = "\033[0m"
 PLAIN_MARK = "**"
+# Escape sequences (OSC ... BEL or ST, CSI ..., other ESC x) first, then any C0/C1 control left but tab and newline.
+TERMINAL_ESCAPES = re.compile(
+    r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b[ -/]*[0-~]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """Article text that cannot drive the terminal: no escape sequences, no control characters."""
+    return TERMINAL_ESCAPES.sub("", text)
 
 
 def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
@@ -22,13 +33,16 @@ def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
 
 def _render_citation(number: int, citation: Citation, color: bool, width: int) -> str:
     source = citation.url or citation.document
-    heading = f"[{number}] {citation.title}"
+    heading = printable(f"[{number}] {citation.title}")
     details = " · ".join(part for part in (citation.date, source) if part)
     if citation.also_in:
         details += f" (also in {', '.join(citation.also_in)})"
+    details = printable(details)
     start, end = citation.sentence_in_passage
     open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
-    marked = citation.passage[:start] + open_mark + citation.passage[start:end] + close_mark + citation.passage[end:]
+    passage = citation.passage
+    marked = printable(passage[:start]) + open_mark + printable(passage[start:end]) + close_mark
+    marked += printable(passage[end:])
     body = "\n".join(
         textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
         for paragraph in marked.split("\n")

@@ -5,18 +5,22 @@ thread the bot opened. Every question gets a reply or a visible error, never sil
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
-import time
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat.cogs.buttons import UNEXPECTED, answer_view
+from bot.chat.cogs.buttons import answer_view
+from bot.chat.cooldown import Cooldown
+from bot.chat.replies import UNEXPECTED, public_message, send_or_note
 from bot.errors import CitebotError
+from bot.models import Answer
 from bot.render.chat import DiscordReply, limit_problems, render_answer, render_text, shorten
 
 if TYPE_CHECKING:
@@ -29,29 +33,7 @@ EMPTY_MENTION_HINT = (
     "I answer with verbatim, cited passages from the articles I have read (see `/sources`)."
 )
 THREAD_NAME_LIMIT = 100
-
-
-class Cooldown:
-    """One question per ``seconds`` per user; answers how long to wait instead of dropping the question."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._last: dict[int, float] = {}
-
-    def wait(self, user_id: int, now: float | None = None) -> float:
-        """0 if the user may ask now (and the ask is counted), else the seconds left to wait."""
-        now = time.monotonic() if now is None else now
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 10_000:
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
-        return 0.0
-
-
-def cooldown_text(seconds: float) -> str:
-    return f"One question at a time, please: you can ask again in {max(seconds, 0.1):.1f} s."
+ALREADY_WAITING = "One question at a time, please: your previous one is still waiting its turn. Ask again after it."
 
 
 def strip_mentions(content: str, user_id: int, role_id: int | None = None) -> str:
@@ -75,32 +57,48 @@ class AskCog(commands.Cog):
             if problems:
                 raise RuntimeError(f"rendered answer breaks Discord limits: {problems}")
         except CitebotError as error:
-            return render_text(str(error)), None
+            return render_text(public_message(error)), None
         except Exception:
             log.exception("Answering %r failed", question)
             return render_text(UNEXPECTED), None
         if not reply.embeds:
             return reply, None
+        return reply, await self.buttons(answer, context)
+
+    async def buttons(self, answer: Answer, context: str | None) -> discord.ui.View | None:
+        """Vote and "More sources" buttons, once the answer is stored for them; when the feedback
+        file cannot be written (locked, read-only, full) the answer goes out without buttons."""
         answer_id = secrets.token_hex(8)
         shown = answer.citations[:3]
-        await asyncio.to_thread(self.bot.feedback.remember_answer, answer_id, answer.question, context, shown)
+        try:
+            await asyncio.to_thread(self.bot.feedback.remember_answer, answer_id, answer.question, context, shown)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("Could not store the answer for its buttons (%s); sending it without them", error)
+            return None
         self.bot.remember(answer_id, answer)
-        return reply, answer_view(answer_id, more=bool(answer.more))
+        return answer_view(answer_id, more=bool(answer.more))
 
     # ---- /ask ------------------------------------------------------------------------------------
 
-    @app_commands.command(
-        name="ask", description="Ask the articles; the answer quotes them verbatim, with sources."
-    )
+    @app_commands.command(name="ask", description="Ask the articles; the answer quotes them verbatim, with sources.")
     @app_commands.describe(question="What do you want to know?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 1000]) -> None:
-        wait = self.cooldown.wait(interaction.user.id)
-        if wait:
-            await interaction.response.send_message(cooldown_text(wait), ephemeral=True)
+        wait = self.cooldown.queue(interaction.user.id)
+        if wait is None:
+            await interaction.response.send_message(ALREADY_WAITING, ephemeral=True)
             return
         await interaction.response.defer(thinking=True)
+        await self.wait_turn(interaction.user.id, wait)
         reply, view = await self.answer(question, None)
-        await interaction.followup.send(**send_kwargs(reply, view))
+        await send_or_note(interaction.followup.send, reply, view)
+
+    async def wait_turn(self, user_id: int, seconds: float) -> None:
+        """A question asked inside the cooldown is answered when its turn comes, not refused."""
+        try:
+            if seconds:
+                await asyncio.sleep(seconds)
+        finally:
+            self.cooldown.done_waiting(user_id)
 
     # ---- messages --------------------------------------------------------------------------------
 
@@ -119,22 +117,29 @@ class AskCog(commands.Cog):
         question = strip_mentions(message.content, me.id, role.id if role else None)
         if not question:
             if mentioned:
-                await self.send_reply(
-                    message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None
-                )
+                await self.send_reply(message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None)
             return
-        wait = self.cooldown.wait(message.author.id)
-        if wait:
-            await self.send_reply(message, render_text(cooldown_text(wait)), None)
+        wait = self.cooldown.queue(message.author.id)
+        if wait is None:
+            await self.send_reply(message, render_text(ALREADY_WAITING), None)
             return
+        await self.wait_turn(message.author.id, wait)
         async with message.channel.typing():
             reply, view = await self.answer(question, context)
         if self.bot.chat.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
             thread = await self.open_thread(message, question)
-            if thread is not None:
-                await thread.send(**send_kwargs(reply, view))
+            if thread is not None and await self.send_in_thread(thread, reply, view):
                 return
         await self.send_reply(message, reply, view)
+
+    async def send_in_thread(self, thread: discord.Thread, reply: DiscordReply, view: discord.ui.View) -> bool:
+        """False when the thread took nothing, so the answer goes to the channel instead."""
+        try:
+            await send_or_note(thread.send, reply, view)
+        except discord.HTTPException as error:
+            log.warning("Could not answer in the thread, replying in the channel instead: %s", error)
+            return False
+        return True
 
     def in_ask_channel(self, channel: Any) -> bool:
         wanted = self.bot.chat.ask_channel_list
@@ -161,34 +166,16 @@ class AskCog(commands.Cog):
 
     async def open_thread(self, message: discord.Message, question: str) -> discord.Thread | None:
         try:
-            thread = await message.create_thread(
-                name=shorten(question, THREAD_NAME_LIMIT), auto_archive_duration=1440
-            )
+            thread = await message.create_thread(name=shorten(question, THREAD_NAME_LIMIT), auto_archive_duration=1440)
         except discord.HTTPException as error:
             log.warning("Could not open a thread, replying in the channel instead: %s", error)
             return None
         self._thread_questions[thread.id] = question
         return thread
 
-    async def send_reply(
-        self, message: discord.Message, reply: DiscordReply, view: discord.ui.View | None
-    ) -> None:
+    async def send_reply(self, message: discord.Message, reply: DiscordReply, view: discord.ui.View | None) -> None:
         """Reply to the message; if Discord refuses the answer, say so visibly rather than stay silent."""
-        try:
-            await message.reply(**send_kwargs(reply, view), mention_author=False)
-        except discord.HTTPException as error:
-            if error.status < 400 or error.status >= 500 or isinstance(error, discord.Forbidden):
-                raise
-            log.exception("Discord refused the reply to %s", message.id)
-            await message.reply(render_text(UNEXPECTED).content, mention_author=False)
-
-
-def send_kwargs(reply: DiscordReply, view: discord.ui.View | None) -> dict[str, Any]:
-    """``send``/``followup.send`` arguments; ``view`` is omitted rather than None (webhooks refuse None)."""
-    kwargs: dict[str, Any] = {"content": reply.content, "embeds": list(reply.embeds)}
-    if view is not None:
-        kwargs["view"] = view
-    return kwargs
+        await send_or_note(functools.partial(message.reply, mention_author=False), reply, view)
 
 
 async def setup(bot: CitebotBot) -> None:

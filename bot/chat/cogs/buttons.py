@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.chat.replies import UNEXPECTED, public_message
 from bot.errors import CitebotError
 from bot.models import Answer
 from bot.render.chat import render_more, render_text
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANSWER_ID = r"[0-9a-f]{16}"
-UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again."
+VOTE_NOT_STORED = "I could not store your vote just now (it has been logged). Please try again later."
 
 
 class VoteButton(
@@ -52,18 +54,17 @@ class VoteButton(
     async def callback(self, interaction: discord.Interaction[CitebotBot]) -> None:
         bot = interaction.client
         value = 1 if self.vote == "up" else -1
-        stored = await asyncio.to_thread(bot.feedback.record_vote, self.answer_id, interaction.user.id, value)
-        text = (
-            "Thanks for the feedback."
-            if stored
-            else "I no longer know this answer, so the vote was not kept."
-        )
+        try:
+            stored = await asyncio.to_thread(bot.feedback.record_vote, self.answer_id, interaction.user.id, value)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("Could not store a vote on %s: %s", self.answer_id, error)
+            text = VOTE_NOT_STORED
+        else:
+            text = "Thanks for the feedback." if stored else "I no longer know this answer, so the vote was not kept."
         await interaction.response.send_message(text, ephemeral=True)
 
 
-class MoreButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"citebot:more:(?P<answer>{ANSWER_ID})"
-):
+class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"citebot:more:(?P<answer>{ANSWER_ID})"):
     """The next citations, shown only to whoever clicks."""
 
     def __init__(self, answer_id: str) -> None:
@@ -82,11 +83,16 @@ class MoreButton(
 
     async def callback(self, interaction: discord.Interaction[CitebotBot]) -> None:
         bot = interaction.client
+        wait = bot.more_cooldown.wait(interaction.user.id)
+        if wait:
+            text = f"One at a time, please: you can ask for more sources again in {max(wait, 0.1):.1f} s."
+            await interaction.response.send_message(text, ephemeral=True)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             answer = bot.recent(self.answer_id) or await self._ask_again(bot)
         except CitebotError as error:
-            reply = render_text(str(error))
+            reply = render_text(public_message(error))
         except Exception:
             log.exception("More sources failed for answer %s", self.answer_id)
             reply = render_text(UNEXPECTED)

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat.cogs.buttons import UNEXPECTED
+from bot.chat.replies import UNEXPECTED, chat_disk_error, public_message
 from bot.errors import CitebotError
 from bot.models import IndexedArticle, IndexInfo
 from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
@@ -26,25 +26,20 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 15
 PAGE_TIMEOUT = 300.0
+REBUILD_FAILED = "The rebuild failed; I keep answering from the previous index."
 
 
 def source_pages(articles: tuple[IndexedArticle, ...], info: IndexInfo) -> list[discord.Embed]:
     """Embeds of up to PER_PAGE articles each: number, title (linked), date, passages."""
     lines = []
-    for number, article in enumerate(
-        sorted(articles, key=lambda a: (a.title.casefold(), a.document)), start=1
-    ):
+    for number, article in enumerate(sorted(articles, key=lambda a: (a.title.casefold(), a.document)), start=1):
         title = escape(shorten(article.title or article.document, 120))
         url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
-        shown = (
-            f"[{title}]({url.replace(')', '%29').replace(' ', '%20')})" if url and len(url) < 300 else title
-        )
+        shown = f"[{title}]({url.replace(')', '%29').replace(' ', '%20')})" if url and len(url) < 300 else title
         details = [article.date] if article.date else []
         details.append(f"{article.passages} passage{'s' if article.passages != 1 else ''}")
         lines.append(f"**{number}.** {shown} · {escape(' · '.join(details))}")
-    chunks = [lines[i : i + PER_PAGE] for i in range(0, len(lines), PER_PAGE)] or [
-        ["No articles indexed yet."]
-    ]
+    chunks = [lines[i : i + PER_PAGE] for i in range(0, len(lines), PER_PAGE)] or [["No articles indexed yet."]]
     pages = []
     for page, chunk in enumerate(chunks, start=1):
         embed = discord.Embed(
@@ -65,6 +60,7 @@ class Pager(discord.ui.View):
     def __init__(self, pages: list[discord.Embed], owner_id: int) -> None:
         super().__init__(timeout=PAGE_TIMEOUT)
         self.pages, self.owner_id, self.page = pages, owner_id, 0
+        self.interaction: discord.Interaction | None = None
         self._sync()
 
     def _sync(self) -> None:
@@ -73,9 +69,7 @@ class Pager(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(
-                "Run `/sources` to page through the list yourself.", ephemeral=True
-            )
+            await interaction.response.send_message("Run `/sources` to page through the list yourself.", ephemeral=True)
             return False
         return True
 
@@ -83,6 +77,16 @@ class Pager(discord.ui.View):
         self.page = min(max(self.page + step, 0), len(self.pages) - 1)
         self._sync()
         await interaction.response.edit_message(embed=self.pages[self.page], view=self)
+
+    async def on_timeout(self) -> None:
+        """Grey the buttons out when they stop working, rather than leave them to fail when clicked."""
+        for button in (self.previous, self.next):
+            button.disabled = True
+        if self.interaction is not None:
+            try:
+                await self.interaction.edit_original_response(view=self)
+            except discord.HTTPException as error:
+                log.info("Could not disable the /sources buttons: %s", error)
 
     @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
@@ -106,9 +110,9 @@ class LibraryCog(commands.Cog):
         if len(pages) == 1:
             await interaction.response.send_message(embed=pages[0], ephemeral=True)
         else:
-            await interaction.response.send_message(
-                embed=pages[0], view=Pager(pages, interaction.user.id), ephemeral=True
-            )
+            pager = Pager(pages, interaction.user.id)
+            pager.interaction = interaction
+            await interaction.response.send_message(embed=pages[0], view=pager, ephemeral=True)
 
     @app_commands.command(name="reindex", description="Rebuild the index from the documents folder.")
     @app_commands.default_permissions(manage_guild=True)
@@ -130,15 +134,16 @@ class LibraryCog(commands.Cog):
 
         engine = self.bot.engine
         try:
-            report = await asyncio.to_thread(
-                build_index, self.bot.settings, False, getattr(engine, "embedder", None)
-            )
+            report = await asyncio.to_thread(build_index, self.bot.settings, False, getattr(engine, "embedder", None))
             swapped = await asyncio.to_thread(engine.refresh)
         except CitebotError as error:
-            return f"The rebuild failed; I keep answering from the previous index. {error}"
+            return f"{REBUILD_FAILED} {public_message(error)}"
+        except OSError as error:
+            log.warning("Rebuilding the index failed: %s", error)
+            return f"{REBUILD_FAILED} {public_message(chat_disk_error(error))}"
         except Exception:
             log.exception("Rebuilding the index failed")
-            return "The rebuild failed; I keep answering from the previous index. " + UNEXPECTED
+            return f"{REBUILD_FAILED} {UNEXPECTED}"
         state = "Questions now use it." if swapped else "The index was already current."
         return f"{shorten(report.summary(), 1700)} {state}"
 
