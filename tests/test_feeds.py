@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import bot.ingest.feeds as feeds_module
 from bot.cli import main
+from bot.engine import Engine
 from bot.errors import FeedError
 from bot.ingest.documents import split_front_matter
 from bot.ingest.download import download
@@ -28,7 +29,7 @@ from bot.ingest.feeds import (
     unfollow_feed,
     update_feeds,
 )
-from bot.pipeline import Engine, build_index
+from bot.pipeline import build_index
 from bot.settings import Settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 
@@ -187,7 +188,7 @@ def test_following_saves_each_entry_with_the_feed_metadata(site: Site, tmp_path:
 
     report = build_index(settings, embedder=HashingEmbedder())
     assert report.added == 2
-    answer = Engine.open(settings, HashingEmbedder()).ask("which orchard plan was approved by the council")
+    answer = Engine.open(settings, HashingEmbedder(), reader=None).ask("which orchard plan was approved by the council")
     assert answer.answered and answer.citations[0].date == "2024-03-01"
 
 
@@ -323,12 +324,10 @@ def test_relative_entry_links_and_entries_without_links() -> None:
 
 
 @pytest.fixture()
-def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI builds with the hashing embedder: no model to load."""
-    monkeypatch.setenv("CITEBOT_MODEL", FAKE_MODEL)
+def fake_models(hashing_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI builds with the hashing embedder, and may reach the loopback server."""
+    monkeypatch.setenv("CITEBOT_MODEL", hashing_model)
     monkeypatch.setenv("CITEBOT_ALLOW_PRIVATE_URLS", "1")
-    monkeypatch.setattr("bot.pipeline.SentenceTransformerEmbedder", lambda model: HashingEmbedder())
-    monkeypatch.setattr("bot.pipeline.query_embedder", lambda build, model: HashingEmbedder())
 
 
 def test_the_feed_commands(site: Site, tmp_path: Path, fake_models: None) -> None:

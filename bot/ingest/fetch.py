@@ -54,6 +54,7 @@ class Added:
     path: Path
     title: str
     already_present: bool
+    date: str | None = None
 
 
 def add_source(source: str, documents: Path, max_bytes: int = MAX_BYTES, allow_private: bool = False) -> Added:
@@ -62,7 +63,13 @@ def add_source(source: str, documents: Path, max_bytes: int = MAX_BYTES, allow_p
     An address already saved (in any spelling: case, default port, ``#fragment``) is not fetched again."""
     if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
         return save_article(read_file(Path(source).expanduser()), documents)
-    url = normalise_url(source)
+    return add_url(source, documents, max_bytes, allow_private)
+
+
+def add_url(url: str, documents: Path, max_bytes: int = MAX_BYTES, allow_private: bool = False) -> Added:
+    """Fetch the article at the http(s) address ``url`` into ``documents`` (never a local file: this is
+    what Discord's ``/add`` calls)."""
+    url = normalise_url(url)
     saved = saved_urls(documents)
     if url in saved:
         return Added(saved[url], saved_title(saved[url]), already_present=True)
@@ -148,11 +155,11 @@ def save_article(article: NewArticle, documents: Path) -> Added:
     if url:
         saved = saved_urls(documents).get(url)
         if saved:
-            return Added(saved, article.title, already_present=True)
+            return Added(saved, article.title, already_present=True, date=article.date)
     content = article.markdown().encode("utf-8")
     for existing in documents.rglob("*.md"):
         if existing.is_file() and existing.stat().st_size == len(content) and existing.read_bytes() == content:
-            return Added(existing, article.title, already_present=True)
+            return Added(existing, article.title, already_present=True, date=article.date)
     stem = safe_name(article.title)
     for number in range(1, 1000):
         path = documents / (f"{stem}.md" if number == 1 else f"{stem}-{number}.md")
@@ -162,7 +169,7 @@ def save_article(article: NewArticle, documents: Path) -> Added:
         except FileExistsError:
             continue
         log.info("Saved %s", path)
-        return Added(path, article.title, already_present=False)
+        return Added(path, article.title, already_present=False, date=article.date)
     raise SourceError(f"Too many articles named {stem!r} in {documents}. Rename some of them and try again.")
 
 
