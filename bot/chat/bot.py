@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.chat.cogs.ask", "bot.chat.cogs.buttons", "bot.chat.cogs.library")
+EXTENSIONS = ("bot.chat.cogs.ask", "bot.chat.cogs.buttons", "bot.chat.cogs.library", "bot.chat.cogs.collection")
 MAX_PENDING = 100
 RECENT_ANSWERS = 500
 TOKEN_HELP = (
