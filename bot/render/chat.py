@@ -17,6 +17,7 @@ from urllib.parse import quote
 import discord
 
 from bot.models import Answer, Citation, IndexInfo
+from bot.render.grouping import UNDATED, by_article
 
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
@@ -36,7 +37,6 @@ ELLIPSIS = "…"
 BOLD = "**"
 SEPARATOR = "\n\n"
 QUOTE_SEPARATOR = "\n…\n"
-UNDATED = "undated"
 COLOUR = discord.Colour(0x2B6CB0)
 
 _ALWAYS = re.compile(r"([\\*_~|`\[\]])")
@@ -186,14 +186,6 @@ def citation_header(number: int, citation: Citation) -> str:
         others = len(citation.also_in)
         parts.append(f"also in {others} other article{'s' if others != 1 else ''}")
     return " · ".join(parts)
-
-
-def by_article(citations: tuple[Citation, ...]) -> tuple[tuple[Citation, ...], ...]:
-    """The citations grouped by article, articles in the order of their first citation."""
-    groups: dict[str, list[Citation]] = {}
-    for citation in citations:
-        groups.setdefault(citation.document, []).append(citation)
-    return tuple(tuple(group) for group in groups.values())
 
 
 def citations_description(citations: tuple[Citation, ...], first_number: int = 1) -> str:

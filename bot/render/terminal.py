@@ -7,6 +7,7 @@ import re
 import textwrap
 
 from bot.models import Answer, Citation
+from bot.render.grouping import UNDATED, by_article
 
 ABSTENTION = "The sources don't cover this."
 BOLD = "\033[1;33m"
@@ -25,30 +26,34 @@ def printable(text: str) -> str:
 
 
 def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
+    """Each article once, numbered, with its date and address, then every quote taken from it."""
     if not answer.answered:
         return ABSTENTION
-    blocks = [_render_citation(number, citation, color, width) for number, citation in enumerate(answer.citations, 1)]
-    return "\n\n".join(blocks)
+    groups = by_article(answer.citations)
+    return "\n\n".join(_render_article(number, group, color, width) for number, group in enumerate(groups, 1))
 
 
-def _render_citation(number: int, citation: Citation, color: bool, width: int) -> str:
-    source = citation.url or citation.document
-    heading = printable(f"[{number}] {citation.title}")
-    details = " · ".join(part for part in (citation.date, source) if part)
-    if citation.also_in:
-        details += f" (also in {', '.join(citation.also_in)})"
-    details = printable(details)
+def _render_article(number: int, citations: tuple[Citation, ...], color: bool, width: int) -> str:
+    first = citations[0]
+    heading = printable(f"[{number}] {first.title}")
+    details = " · ".join((first.date or UNDATED, first.url or first.document))
+    if first.also_in:
+        details += f" (also in {', '.join(first.also_in)})"
+    quotes = "\n\n".join(_render_quote(citation, color, width) for citation in citations)
+    return f"{heading}\n    {printable(details)}\n{quotes}"
+
+
+def _render_quote(citation: Citation, color: bool, width: int) -> str:
     start, end = citation.sentence_in_passage
     open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
     passage = citation.passage
     marked = printable(passage[:start]) + open_mark + printable(passage[start:end]) + close_mark
     marked += printable(passage[end:])
-    body = "\n".join(
+    return "\n".join(
         textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
         for paragraph in marked.split("\n")
         if paragraph.strip()
     )
-    return f"{heading}\n    {details}\n{body}"
 
 
 def answer_record(answer: Answer) -> dict[str, object]:
