@@ -13,26 +13,21 @@ from tqdm import tqdm
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
-from bot.engine import Engine, check_question
-from bot.errors import (
-    DocumentsError,
-    IndexCorruptError,
-    IndexMissingError,
-)
+from bot.engine import SHIPPED_READER, Engine, check_question
+from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
 from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
 from bot.models import IndexInfo
+from bot.read.stage import abstention_threshold
 from bot.settings import Settings
-from bot.store.builds import BuildWriter
-from bot.store.reading import Store
+from bot.store.builds import BuildWriter, PendingSentence
+from bot.store.reading import read_info
+from bot.store.schema import BuildRecord, current_build
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256
-# What `citebot eval eval/dev.jsonl` suggests (0.1761; see calibrate() in bot/evaluate.py for the
-# objective). Recorded in each index at build time; CITEBOT_MIN_SCORE overrides it.
-CALIBRATED_MIN_SCORE = 0.18
 
 
 @dataclass(frozen=True)
@@ -47,13 +42,17 @@ class BuildReport:
     embedded: int
     skipped: tuple[Skipped, ...]
     seconds: float
+    published: bool = True
 
     def summary(self) -> str:
-        line = (
-            f"Indexed {self.articles} articles, {self.passages} passages in {self.seconds:.1f} s: "
-            f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged; "
-            f"{self.embedded} sentences embedded"
-        )
+        if self.published:
+            line = (
+                f"Indexed {self.articles} articles, {self.passages} passages in {self.seconds:.1f} s: "
+                f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged; "
+                f"{self.embedded} sentences embedded"
+            )
+        else:
+            line = f"Index is up to date: {self.articles} articles, {self.passages} passages; nothing changed"
         if self.skipped:
             line += f"; skipped {len(self.skipped)}: " + ", ".join(s.document for s in self.skipped)
         return line + "."
@@ -62,19 +61,16 @@ class BuildReport:
 def build_index(settings: Settings, progress: bool = False, embedder: Embedder | None = None) -> BuildReport:
     """Bring the index up to date with the documents folder, then publish it in one atomic step.
 
-    Starting from a copy of the published build (when it was built the same way), only new or
-    changed articles are cleaned, chunked and embedded; removed ones are dropped.
+    On top of the published build (when it was built the same way), only new or changed articles
+    are cleaned, chunked and embedded, and removed ones are dropped; when nothing changed, nothing
+    is written. The model loads only once there is text to embed.
     """
     started = time.perf_counter()
     chunking = ChunkingSettings()
     found = {document.document: document for document in scan_documents(settings.documents)}
-    base = _reusable_build(settings, chunking)
-    # Updating a build that carries the ONNX query model embeds with it: same vectors (cosine >= 0.999,
-    # tested), and no torch import, which is most of the time a small `citebot index` or `add` takes.
-    embedder = embedder or (
-        query_embedder(base, settings.model) if base else SentenceTransformerEmbedder(settings.model)
-    )
-    writer = BuildWriter(settings.index, 0 if base else embedder.dimension, base)
+    published = _published_build(settings)
+    base = published if published and _reusable(published, settings, chunking) else None
+    writer = BuildWriter(settings.index, base)
     try:
         previous = writer.articles()
         removed = [d for d in previous if d not in found]
@@ -82,24 +78,38 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
         added = [d for d in found if d not in previous]
         writer.remove_articles(removed + changed)
         pending, skipped = _add_articles(writer, [found[d] for d in sorted(changed + added)], chunking)
-        embedded = _embed_pending(writer, embedder, settings.model, pending, progress)
         articles, passages, sentences = writer.counts()
         if not articles:
             raise DocumentsError(
                 f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
                 + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
             )
+        min_score = settings.min_score if settings.min_score is not None else abstention_threshold(SHIPPED_READER)
+        stored = len(changed) + len(added) - len(skipped)
+        nothing_changed = not (removed or changed or stored)
+        if writer.base_info is not None and nothing_changed and writer.base_info.min_score == min_score:
+            writer.discard()
+            return BuildReport(
+                articles, passages, sentences, 0, 0, 0, len(previous), 0, tuple(skipped),
+                time.perf_counter() - started, published=False,
+            )
+        # Updating a build that carries the ONNX query model embeds with it: same vectors (cosine >= 0.999,
+        # tested), and no torch import, which is most of the time a small `citebot index` or `add` takes.
+        embedder = embedder or (
+            query_embedder(base, settings.model) if base else SentenceTransformerEmbedder(settings.model)
+        )
+        embedded = _embed_pending(writer, embedder, settings.model, pending, progress)
         info = IndexInfo(
             model=settings.model,
-            dimension=writer.vectors.d,
+            dimension=writer.dimension,
             chunking=chunking.describe(),
-            min_score=settings.min_score if settings.min_score is not None else CALIBRATED_MIN_SCORE,
+            min_score=min_score,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             articles=articles,
             passages=passages,
             sentences=sentences,
         )
-        reuse_or_export(embedder, settings.model, settings.index, writer.build)
+        reuse_or_export(embedder, settings.model, published, writer.build_folder())
         writer.finish(info)
         writer.publish()
     except BaseException:
@@ -119,22 +129,29 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
     )
 
 
-def _reusable_build(settings: Settings, chunking: ChunkingSettings) -> Path | None:
-    """The published build, when it was made with this model and chunking and can be read."""
+def _published_build(settings: Settings) -> Path | None:
     try:
-        store = Store.open(settings.index)
-    except (IndexMissingError, IndexCorruptError):
+        return current_build(settings.index)
+    except IndexCorruptError:
         return None
-    if store.info.model != settings.model or store.info.chunking != chunking.describe():
-        return None
-    return store.build
+
+
+def _reusable(build: Path, settings: Settings, chunking: ChunkingSettings) -> bool:
+    """Whether a new build can extend ``build``: made with this model and chunking, and readable.
+    Reads the build record only, no vectors."""
+    try:
+        info = read_info(build)
+        intact = BuildRecord.read(build).intact(build)
+    except (IndexCorruptError, IndexMismatchError):
+        return False
+    return intact and info.model == settings.model and info.chunking == chunking.describe()
 
 
 def _add_articles(
     writer: BuildWriter, documents: list[FoundDocument], chunking: ChunkingSettings
-) -> tuple[list[tuple[int, str, str]], list[Skipped]]:
+) -> tuple[list[PendingSentence], list[Skipped]]:
     """Load, clean and chunk these articles into the build; the sentences to embed, and what was skipped."""
-    pending: list[tuple[int, str, str]] = []
+    pending: list[PendingSentence] = []
     skipped: list[Skipped] = []
     for document in documents:
         try:
@@ -153,21 +170,22 @@ def _add_articles(
 
 
 def _embed_pending(
-    writer: BuildWriter, embedder: Embedder, model: str, pending: list[tuple[int, str, str]], progress: bool
+    writer: BuildWriter, embedder: Embedder, model: str, pending: list[PendingSentence], progress: bool
 ) -> int:
-    """Give every pending sentence its vector, embedding only texts the build has no vector for."""
-    known = writer.cached_embeddings(model, (d for _, d, _ in pending))
+    """Give every pending sentence its vector, embedding only texts the base build has no vector for."""
+    known = writer.known_vectors(model, (sentence.digest for sentence in pending))
     # Sorted by length so each batch pads little: unsorted batches ran at 76-78 % of raw model.encode.
-    missing = sorted({d: text for _, d, text in pending if d not in known}.items(), key=lambda item: len(item[1]))
+    missing = sorted(
+        {s.digest: s.text for s in pending if s.digest not in known}.items(), key=lambda item: len(item[1])
+    )
     with tqdm(total=len(missing), unit="sentence", desc="Embedding", disable=not progress or None) as bar:
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start : start + EMBED_BATCH]
             vectors = embedder.embed([text for _, text in batch])
-            writer.cache_embeddings(model, [d for d, _ in batch], vectors)
             known.update(zip((d for d, _ in batch), vectors, strict=True))
             bar.update(len(batch))
     if pending:
-        writer.add_vectors([i for i, _, _ in pending], np.vstack([known[d] for _, d, _ in pending]))
+        writer.add_vectors([s.id for s in pending], np.vstack([known[s.digest] for s in pending]))
     return len(missing)
 
 

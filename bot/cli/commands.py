@@ -96,35 +96,29 @@ def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def stats(index_dir: Path | None) -> None:
     """Print what the index holds and how it was built."""
-    from bot.embed.onnx import query_model
-    from bot.store.reading import Store
+    from bot.store.stats import index_stats
 
     settings = settings_for(None, index_dir)
-    store = Store.open(settings.index)
-    info = store.info
-    fast = "ONNX" if query_model(store.build, info.model) else "none, queries load sentence-transformers"
-    if settings.min_score is None:
-        min_score = f"{info.min_score:g} (recorded with the index)"
+    figures = index_stats(settings.index, settings.min_score)
+    if figures.min_score_override is None:
+        min_score = f"{figures.recorded_min_score:g} (recorded with the index)"
     else:
-        min_score = f"{settings.min_score:g} (CITEBOT_MIN_SCORE; the index records {info.min_score:g})"
+        min_score = (
+            f"{figures.min_score_override:g} (CITEBOT_MIN_SCORE; the index records {figures.recorded_min_score:g})"
+        )
     rows = (
-        ("Index", str(store.build)),
-        ("Articles", f"{info.articles:,}"),
-        ("Passages", f"{info.passages:,}"),
-        ("Sentences", f"{info.sentences:,}"),
-        ("Model", f"{info.model} ({info.dimension} dimensions)"),
-        ("Query model", fast),
-        ("Built", info.built_at),
-        ("Size on disk", f"{folder_size(store.build) / 1e6:,.1f} MB"),
+        ("Index", str(figures.build)),
+        ("Articles", f"{figures.articles:,}"),
+        ("Passages", f"{figures.passages:,}"),
+        ("Sentences", f"{figures.sentences:,}"),
+        ("Model", f"{figures.model} ({figures.dimension} dimensions)"),
+        ("Query model", "ONNX" if figures.has_query_model else "none, queries load sentence-transformers"),
+        ("Built", figures.built_at),
+        ("Size on disk", f"{figures.bytes_on_disk / 1e6:,.1f} MB"),
         ("Min score", min_score),
     )
     for label, value in rows:
         click.echo(f"{label + ':':<14}{value}")
-
-
-def folder_size(folder: Path) -> int:
-    """Bytes of every file below ``folder`` (hard-linked files counted in full)."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 @click.command(name="eval")

@@ -168,18 +168,12 @@ def export_onnx(model: SentenceTransformer | str, destination: Path, name: str |
     return manifest
 
 
-def reuse_or_export(embedder: Embedder, model: str, index_dir: Path, build: Path) -> bool:
-    """Give ``build`` its query model: hard-linked from the published build when that one was exported
-    from the same model (no export, no extra disk), else exported now. False, with a warning, when
-    the model cannot be exported: queries then fall back to sentence-transformers."""
+def reuse_or_export(embedder: Embedder, model: str, previous: Path | None, build: Path) -> bool:
+    """Give ``build`` its query model: hard-linked from ``previous`` (the published build) when that
+    one was exported from the same model (no export, no extra disk), else exported now. False, with
+    a warning, when the model cannot be exported: queries then fall back to sentence-transformers."""
     from bot.embed.encoder import SentenceTransformerEmbedder
-    from bot.errors import IndexCorruptError
-    from bot.store.schema import current_build
 
-    try:
-        previous = current_build(index_dir)
-    except IndexCorruptError:
-        previous = None
     destination = build / QUERY_MODEL
     started = time.perf_counter()
     if previous is not None and _matches(previous / QUERY_MODEL, model):

@@ -105,15 +105,15 @@ class Retriever:
         if mode in (RetrievalMode.HYBRID, RetrievalMode.DENSE):
             rankings.append(self._dense_chunks(query))
         if mode in (RetrievalMode.HYBRID, RetrievalMode.LEXICAL) and query.terms:
-            rankings.append([chunk_id for chunk_id, _ in self.store.lexical_chunks(query.match, LEXICAL_CANDIDATES)])
+            rankings.append([hit.id for hit in self.store.lexical_chunks(query.match, LEXICAL_CANDIDATES)])
         return reciprocal_rank_fusion(rankings)
 
     def _dense_chunks(self, query: Query) -> list[int]:
         hits = self.store.dense_sentences(query.vector, DENSE_CANDIDATES)
-        chunk_of = self.store.chunk_of_sentences(sentence_id for sentence_id, _ in hits)
+        chunk_of = self.store.chunk_of_sentences(hit.id for hit in hits)
         ranked: dict[int, None] = {}
-        for sentence_id, _ in hits:
-            chunk_id = chunk_of.get(sentence_id)
+        for hit in hits:
+            chunk_id = chunk_of.get(hit.id)
             if chunk_id is not None:
                 ranked.setdefault(chunk_id)
         return list(ranked)

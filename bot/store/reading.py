@@ -1,6 +1,6 @@
 """A published build, opened read-only: SQLite is the source of truth (articles, passages,
-sentences, passage full-text search, build record); FAISS holds only sentence vectors keyed by
-sentence rowid."""
+sentences, passage full-text search, build records); FAISS holds only sentence vectors keyed by
+sentence rowid. The store is shared by the builds, so every query keeps to this build's rows."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bot.errors import REBUILD_HINT, IndexCorruptError, IndexMissingError
+from bot.errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError, IndexMissingError
 from bot.models import IndexedArticle, IndexInfo
-from bot.store.schema import DATABASE, GRAPH, VECTORS, current_build, placeholders, read_graph
+from bot.store.schema import VISIBLE, BuildRecord, current_build, placeholders
+from bot.store.vectors import Hit, VectorSet
 
 # Questions are searched one vector at a time: FAISS's OpenMP threads then cost more than they
 # save (measured on 10k sentence vectors, 2 cores: 17.8 ms a search with 2 threads, 2.5 ms with 1).
@@ -41,32 +42,68 @@ class StoredSentence:
     text: str
 
 
+def connect_read_only(database: Path) -> sqlite3.Connection:
+    if not database.is_file():
+        raise IndexCorruptError(f"The index store {database} is missing. {REBUILD_HINT}")
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True, check_same_thread=False)
+
+
+def recorded_info(connection: sqlite3.Connection, number: int, where: Path) -> IndexInfo:
+    """The build record of build ``number``; an unreadable or outdated one says to rebuild."""
+    try:
+        row = connection.execute("SELECT info FROM builds WHERE number = ?", (number,)).fetchone()
+    except sqlite3.DatabaseError as error:
+        raise IndexCorruptError(f"The index in {where} is damaged ({error}). {REBUILD_HINT}") from None
+    if row is None:
+        raise IndexCorruptError(f"The index in {where} has no build record. {REBUILD_HINT}")
+    try:
+        fields = json.loads(row[0])
+    except ValueError:
+        raise IndexCorruptError(f"The build record of {where} is unreadable. {REBUILD_HINT}") from None
+    try:
+        return IndexInfo(**fields)
+    except TypeError:
+        raise IndexMismatchError(f"The index in {where} was recorded by another citebot. {REBUILD_HINT}") from None
+
+
+def read_info(build: Path) -> IndexInfo:
+    """How ``build`` was built, read from SQLite alone: no vectors are loaded."""
+    record = BuildRecord.read(build)
+    connection = connect_read_only(record.database(build))
+    try:
+        return recorded_info(connection, record.number, build)
+    finally:
+        connection.close()
+
+
 class Store:
     """A published build, opened read-only; safe to query from several threads."""
 
     def __init__(self, build: Path) -> None:
         self.build = build
+        self.record = BuildRecord.read(build)
+        self.database = self.record.database(build)
         self._local = threading.local()
-        database = build / DATABASE
-        if not database.is_file():
-            raise IndexCorruptError(f"The index store {database} is missing. {REBUILD_HINT}")
-        try:
-            self.meta = dict(self._connection().execute("SELECT key, value FROM meta").fetchall())
-            self.vectors = faiss.read_index(str(build / VECTORS))
-            self.graph = read_graph(build / GRAPH) if (build / GRAPH).is_file() else None
-        except (sqlite3.DatabaseError, RuntimeError) as error:
-            raise IndexCorruptError(f"The index in {build} is damaged ({error}). {REBUILD_HINT}") from None
-        if "info" not in self.meta:
-            raise IndexCorruptError(f"The index in {build} has no build record. {REBUILD_HINT}")
-        self.info = IndexInfo(**json.loads(self.meta["info"]))
-        searched = self.graph or self.vectors
-        if (
-            self.vectors.ntotal != self.info.sentences
-            or searched.ntotal != self.info.sentences
-            or (self.vectors.d != self.info.dimension)
-        ):
+        self.info = recorded_info(self._connection(), self.record.number, build)
+        self.vectors = VectorSet(build, self.record.segments, self.record.removed)
+        self.vectors.segments()
+        if self.vectors.count != self.info.sentences or self.vectors.dimension not in (None, self.info.dimension):
             raise IndexCorruptError(f"The vectors in {build} do not match its store. {REBUILD_HINT}")
-        self._articles = {article.id: article for article in self._read_articles()}
+        articles = self._query(
+            "SELECT a.row, a.id, a.document, a.title, a.url, a.date, a.author, a.text, COUNT(c.id) "
+            f"FROM articles a LEFT JOIN chunks c ON c.article = a.row WHERE {VISIBLE} "
+            "GROUP BY a.row ORDER BY a.document",
+            (self.record.number,),
+        )
+        self._by_row = {row[0]: IndexedArticle(*row[1:]) for row in articles}
+        self._articles = {article.id: article for article in self._by_row.values()}
+        self._live_chunks = frozenset(
+            row[0]
+            for row in self._query(
+                f"SELECT c.id FROM chunks c JOIN articles a ON a.row = c.article WHERE {VISIBLE}", (self.record.number,)
+            )
+        )
+        self._every_chunk_live = self._query("SELECT COUNT(*) FROM chunks")[0][0] == len(self._live_chunks)
         self._frequencies: dict[str, int] = {}
 
     @classmethod
@@ -79,8 +116,7 @@ class Store:
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            uri = f"file:{self.build / DATABASE}?mode=ro"
-            connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            connection = connect_read_only(self.database)
             self._local.connection = connection
         return connection
 
@@ -90,13 +126,6 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise IndexCorruptError(f"The index in {self.build} is damaged ({error}). {REBUILD_HINT}") from None
 
-    def _read_articles(self) -> list[IndexedArticle]:
-        rows = self._query(
-            "SELECT a.id, a.document, a.title, a.url, a.date, a.author, a.text, COUNT(c.id) "
-            "FROM articles a LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.document"
-        )
-        return [IndexedArticle(*row) for row in rows]
-
     def articles(self) -> tuple[IndexedArticle, ...]:
         return tuple(self._articles.values())
 
@@ -105,46 +134,60 @@ class Store:
 
     def chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         wanted = list(ids)
-        rows = self._query(
-            f"SELECT id, article_id, start, end, text FROM chunks WHERE id IN ({placeholders(wanted)})", wanted
-        )
-        return {row[0]: StoredChunk(*row) for row in rows}
+        rows = self._query(f"SELECT id, article, start, end FROM chunks WHERE id IN ({placeholders(wanted)})", wanted)
+        chunks = {}
+        for chunk_id, row, start, end in rows:
+            article = self._by_row[row]
+            chunks[chunk_id] = StoredChunk(chunk_id, article.id, start, end, article.text[start:end])
+        return chunks
 
     def sentences_of_chunks(self, chunk_ids: Iterable[int]) -> list[StoredSentence]:
         wanted = list(chunk_ids)
         rows = self._query(
-            f"SELECT id, chunk_id, start, end, text FROM sentences WHERE chunk_id IN ({placeholders(wanted)}) "
-            "ORDER BY chunk_id, start",
+            "SELECT s.id, s.chunk_id, s.start, s.end, c.article FROM sentences s JOIN chunks c ON c.id = s.chunk_id "
+            f"WHERE s.chunk_id IN ({placeholders(wanted)}) ORDER BY s.chunk_id, s.start",
             wanted,
         )
-        return [StoredSentence(*row) for row in rows]
+        return [
+            StoredSentence(sentence_id, chunk_id, start, end, self._by_row[row].text[start:end])
+            for sentence_id, chunk_id, start, end, row in rows
+        ]
 
     def chunk_of_sentences(self, sentence_ids: Iterable[int]) -> dict[int, int]:
         wanted = list(sentence_ids)
         rows = self._query(f"SELECT id, chunk_id FROM sentences WHERE id IN ({placeholders(wanted)})", wanted)
         return dict(rows)
 
-    def lexical_chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """Chunk ids by FTS5 bm25, best first, with a score where higher is better."""
-        rows = self._query(
-            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, limit),
-        )
-        return [(rowid, -score) for rowid, score in rows]
+    def lexical_chunks(self, match: str, limit: int) -> list[Hit]:
+        """Passages by FTS5 bm25, best first, with a score where higher is better. The full-text
+        index also holds passages of other builds that the store keeps; they are skipped."""
+        fetch = limit
+        while True:
+            rows = self._query(
+                "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY bm25(chunks_fts) LIMIT ?",
+                (match, fetch),
+            )
+            hits = [Hit(rowid, -score) for rowid, score in rows if rowid in self._live_chunks]
+            if len(hits) >= limit or len(rows) < fetch:
+                return hits[:limit]
+            fetch *= 4
 
     def passage_frequency(self, term: str) -> int:
         """How many passages hold ``term`` (as FTS5 tokenises it); a build never changes, so remember it."""
         frequency = self._frequencies.get(term)
         if frequency is None:
             match = '"' + term.replace('"', '""') + '"'
-            frequency = int(self._query("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,))[0][0])
+            if self._every_chunk_live:
+                frequency = int(self._query("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,))[0][0])
+            else:
+                rows = self._query("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (match,))
+                frequency = sum(row[0] in self._live_chunks for row in rows)
             self._frequencies[term] = frequency
         return frequency
 
-    def dense_sentences(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        index = self.graph or self.vectors
-        scores, ids = index.search(query.reshape(1, -1), min(limit, index.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+    def dense_sentences(self, query: np.ndarray, limit: int) -> list[Hit]:
+        return self.vectors.search(query, limit)
 
     def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return np.vstack([self.vectors.reconstruct(int(i)) for i in ids])
+        return self.vectors.reconstruct(ids)

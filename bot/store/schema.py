@@ -1,22 +1,33 @@
 """The on-disk layout of an index and the schema of its SQLite store, changed only by numbered
-migrations."""
+migrations.
+
+    index/CURRENT                 the name of the published build folder (replaced atomically)
+    index/store-<n>.sqlite        articles, passages, sentences, full text and build records of
+                                  every build since build <n>; each article row says which build
+                                  added it and which removed it, so one database serves them all
+    index/builds/<name>/          one build: build.json (its number, store and vector segments),
+                                  the segments (hard links to the files of earlier builds, plus
+                                  what this build added), and its ONNX query model
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import faiss
-
-from bot.errors import REBUILD_HINT, IndexCorruptError
+from bot.errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 
 CURRENT = "CURRENT"
 BUILDS = "builds"
-DATABASE = "store.sqlite"
+BUILD_FILE = "build.json"
+LOCK = ".build-lock"
+# The store of a build written before stores were shared between builds; read only to reuse its vectors.
+LEGACY_DATABASE = "store.sqlite"
 VECTORS = "vectors.faiss"
-GRAPH = "vectors.hnsw"
 # Above this many sentence vectors, questions search an HNSW graph instead of every vector. Measured by
 # benchmarks/scale.py (one query, 1 thread): exact search costs 1.6 ms at 30k vectors and 14 ms at 160k;
 # HNSW (M=32, efConstruction=64, efSearch=256) 0.3-0.7 ms with recall@10 0.995-0.997 against exact.
@@ -24,6 +35,10 @@ APPROXIMATE_FROM = 30_000
 GRAPH_NEIGHBOURS = 32
 GRAPH_CONSTRUCTION_DEPTH = 64
 GRAPH_SEARCH_DEPTH = 256
+
+# An article row is visible to build N when it was added by N or earlier and not removed by N or
+# earlier. N is the first parameter (?1): put this condition before any other ``?`` in a query.
+VISIBLE = "a.added <= ?1 AND (a.removed IS NULL OR a.removed > ?1)"
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -73,11 +88,114 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TRIGGER IF EXISTS sentences_removed;
     DROP TABLE IF EXISTS sentences_fts;
     """,
+    # 3: one store for all builds. Article rows carry the build that added and the one that removed
+    # them; passages and sentences keep only offsets into their article's text (stored once); the
+    # passage full-text index is contentless; vectors live only in FAISS (the embedding cache went:
+    # a sentence's vector is found through another sentence with the same digest); build records
+    # get a table. Existing rows become build 1's.
+    """
+    CREATE TABLE builds (number INTEGER PRIMARY KEY, info TEXT NOT NULL);
+    INSERT INTO builds (number, info) SELECT 1, value FROM meta WHERE key = 'info';
+    DROP TABLE meta;
+    CREATE TABLE articles_3 (
+        row INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, document TEXT NOT NULL,
+        title TEXT NOT NULL, url TEXT, date TEXT, author TEXT, text TEXT NOT NULL,
+        added INTEGER NOT NULL, removed INTEGER
+    );
+    INSERT INTO articles_3 (id, document, title, url, date, author, text, added)
+        SELECT id, document, title, url, date, author, text, 1 FROM articles ORDER BY document;
+    CREATE TABLE chunks_3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        article INTEGER NOT NULL REFERENCES articles_3(row) ON DELETE CASCADE,
+        start INTEGER NOT NULL, end INTEGER NOT NULL
+    );
+    INSERT INTO chunks_3 (id, article, start, end)
+        SELECT c.id, a.row, c.start, c.end FROM chunks c JOIN articles_3 a ON a.id = c.article_id;
+    CREATE TABLE sentences_3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk_id INTEGER NOT NULL REFERENCES chunks_3(id) ON DELETE CASCADE,
+        start INTEGER NOT NULL, end INTEGER NOT NULL, digest TEXT NOT NULL
+    );
+    INSERT INTO sentences_3 (id, chunk_id, start, end, digest)
+        SELECT id, chunk_id, start, end, substr(digest, 1, 32) FROM sentences;
+    DROP TABLE chunks_fts;
+    DROP TABLE sentences;
+    DROP TABLE chunks;
+    DROP TABLE articles;
+    DROP TABLE embeddings;
+    ALTER TABLE articles_3 RENAME TO articles;
+    ALTER TABLE chunks_3 RENAME TO chunks;
+    ALTER TABLE sentences_3 RENAME TO sentences;
+    CREATE INDEX articles_document ON articles(document);
+    CREATE INDEX chunks_article ON chunks(article);
+    CREATE INDEX sentences_chunk ON sentences(chunk_id);
+    CREATE INDEX sentences_digest ON sentences(digest);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, content='', tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO chunks_fts (rowid, text)
+        SELECT c.id, substr(a.text, c.start + 1, c.end - c.start) FROM chunks c JOIN articles a ON a.row = c.article;
+    """,
 )
 
 
+@dataclass(frozen=True)
+class SegmentFile:
+    """One FAISS file of a build's vectors: its name in the build folder, how many vectors it
+    stores, and whether it is an HNSW graph (searched approximately) or searched exactly."""
+
+    file: str
+    count: int
+    graph: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What ``build.json`` says: the build's number, its store, and its vectors. ``removed`` are
+    sentence ids its segments still hold but that it no longer contains."""
+
+    number: int
+    store: str
+    segments: tuple[SegmentFile, ...]
+    removed: tuple[int, ...]
+
+    @classmethod
+    def read(cls, build: Path) -> BuildRecord:
+        path = build / BUILD_FILE
+        if not path.is_file() and (build / LEGACY_DATABASE).is_file():
+            raise IndexMismatchError(f"The index in {build} was written by an older citebot. {REBUILD_HINT}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                number=int(data["number"]),
+                store=str(data["store"]),
+                segments=tuple(SegmentFile(**segment) for segment in data["segments"]),
+                removed=tuple(int(i) for i in data["removed"]),
+            )
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+            raise IndexCorruptError(f"The build record {path} is unreadable ({error}). {REBUILD_HINT}") from None
+
+    def intact(self, build: Path) -> bool:
+        """Whether the build's files are all there at their recorded sizes (a cheap check that
+        finds truncated or replaced files without reading them)."""
+        try:
+            return self.database(build).is_file() and all(
+                (build / segment.file).stat().st_size == segment.size for segment in self.segments
+            )
+        except OSError:
+            return False
+
+    def write(self, build: Path) -> None:
+        (build / BUILD_FILE).write_text(json.dumps(asdict(self)) + "\n", encoding="utf-8")
+
+    def database(self, build: Path) -> Path:
+        return build.parent.parent / self.store
+
+
 def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A 128-bit content hash: sentences with the same digest share one vector."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def migrate(connection: sqlite3.Connection) -> None:
@@ -102,12 +220,6 @@ def current_build(index_dir: Path) -> Path | None:
     if not name or "/" in name or not build.is_dir():
         raise IndexCorruptError(f"The index in {index_dir} points at a missing build {name!r}. {REBUILD_HINT}")
     return build
-
-
-def read_graph(path: Path) -> faiss.Index:
-    graph = faiss.read_index(str(path))
-    faiss.downcast_index(graph.index).hnsw.efSearch = GRAPH_SEARCH_DEPTH
-    return graph
 
 
 def placeholders(values: Sequence[object]) -> str:
