@@ -619,3 +619,47 @@ def test_cannot_reach_discord_is_one_clear_error(bot_settings: Settings, fake_en
             run(serve(bot_settings, chat, "token-0123456789", fake_engine))
     finally:
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = endpoints
+
+
+def test_the_bot_says_nothing_about_voice_support(
+    bot_settings: Settings, fake_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True)
+    chat = ChatSettings(_env_file=None)  # type: ignore[call-arg]
+
+    async def construct() -> None:
+        await CitebotBot(bot_settings, chat, fake_engine).close()
+
+    with caplog.at_level(logging.WARNING):
+        run(construct())
+    assert "voice will NOT be supported" not in caplog.text
+
+
+@pytest.mark.slow
+def test_citebot_discord_on_a_fresh_clone_builds_the_index_then_says_it_cannot_reach_discord(tmp_path: Path) -> None:
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    seed = next(SHIPPED_DOCUMENTS.glob("000_*.txt"))
+    shutil.copy(seed, documents / seed.name)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "DISCORD_TOKEN": "token-0123456789",
+        "CITEBOT_DOCUMENTS": str(documents),
+        "CITEBOT_INDEX": str(tmp_path / "index"),
+        "CITEBOT_DISCORD_API": f"http://127.0.0.1:{port}/api/v10",
+        "CITEBOT_DISCORD_GATEWAY": f"ws://127.0.0.1:{port}/gateway",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "discord"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"No index in {tmp_path / 'index'} yet: building it")
+    assert lines[-1].startswith(f"citebot: Cannot reach Discord at http://127.0.0.1:{port}/api/v10 (")
+    assert "faiss" not in result.stderr.lower() and "voice" not in result.stderr
+    assert current_build(tmp_path / "index") is not None

@@ -44,11 +44,11 @@ index_option = click.option(
 )
 
 
-def index_command(ctx: click.Context) -> str:
-    """`citebot index` as this user must type it: with the folders the failed command was given."""
+def command_line(ctx: click.Context, command: str = "index") -> str:
+    """`citebot COMMAND` as this user must type it: with the folders the failed command was given."""
     folders = ctx.meta.get(FOLDER_OPTIONS, {})
     options = "".join(f" {option} {shlex.quote(str(path))}" for option, path in folders.items())
-    return f"`citebot index{options}`"
+    return f"`citebot {command}{options}`"
 
 
 class CitebotGroup(click.Group):
@@ -58,14 +58,14 @@ class CitebotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CitebotError as error:
-            fail(str(error).replace("`citebot index`", index_command(ctx)))
+            fail(str(error).replace("`citebot index`", command_line(ctx)))
         except BrokenPipeError:
             # The reader went away (`citebot ask ... | head`): stop quietly, as other tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except OSError as error:
             log.debug("Failed on an OSError", exc_info=True)
-            fail(str(disk_error(error, index_command(ctx))))
+            fail(str(disk_error(error, command_line(ctx, ctx.invoked_subcommand or "index"))))
         except KeyboardInterrupt:
             click.echo("citebot: interrupted; nothing was changed.", err=True)
             sys.exit(130)
