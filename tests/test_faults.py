@@ -470,6 +470,16 @@ def test_a_thread_that_refuses_the_answer_falls_back_to_the_channel(
     assert standin.threads, "the thread was opened; only sending in it failed"
 
 
+def test_a_question_is_answered_when_the_typing_indicator_fails(bot_settings: Settings, fake_engine: Engine) -> None:
+    async def scenario() -> dict[str, Any]:
+        async with standin_running() as standin, running_bot(bot_settings, fake_engine, standin):
+            standin.inject_fault("POST", r"/typing$", status=403)
+            asked = await standin.send_message(WAGNER, mention_bot=True)
+            return await standin.wait_reply(asked)
+
+    assert run(scenario())["embeds"]
+
+
 def test_a_payload_discord_refuses_becomes_a_short_plain_note(bot_settings: Settings, fake_engine: Engine) -> None:
     async def scenario() -> dict[str, Any]:
         async with standin_running() as standin, running_bot(bot_settings, fake_engine, standin):

@@ -5,6 +5,7 @@ thread the bot opened. Every question gets a reply or a visible error, never sil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -124,8 +125,9 @@ class AskCog(commands.Cog):
             await self.send_reply(message, render_text(ALREADY_WAITING), None)
             return
         await self.wait_turn(message.author.id, wait)
-        async with message.channel.typing():
-            reply, view = await self.answer(question, context)
+        with contextlib.suppress(discord.HTTPException):  # "typing..." is a courtesy; the answer is not
+            await message.channel.typing()
+        reply, view = await self.answer(question, context)
         if self.bot.chat.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
             thread = await self.open_thread(message, question)
             if thread is not None and await self.send_in_thread(thread, reply, view):
