@@ -1,4 +1,10 @@
-"""Shared fixtures: the real model, loaded once, and one index over the shipped articles.
+"""Shared fixtures for the two tiers, and the checks that keep them honest.
+
+The fast tier (``-m "not slow"``) runs every stage on the hashing embedder (``tests/fakes.py``) with no
+reader: ``fake_settings`` / ``fake_engine``, and ``hashing_model`` for code that makes its own
+embedder, such as the command line. The real-model tier (``-m slow``) has ``embedder``,
+``shipped_settings`` and ``engine``. A test that is not marked slow and asks for a real-model fixture,
+or loads a real model any other way, fails.
 
 Every answer any test gets from ``Engine.ask`` is checked to quote its sources verbatim.
 """
@@ -7,18 +13,30 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bot.embed import onnx
 from bot.embed.encoder import SentenceTransformerEmbedder
+from bot.embed.onnx import OnnxEmbedder
+from bot.engine import Engine
+from bot.errors import ModelError
 from bot.models import Answer
-from bot.pipeline import Engine, build_index
+from bot.pipeline import build_index
+from bot.read.reader import Reader
 from bot.settings import DEFAULT_MODEL, Settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
+
+# Hypothesis fails an example that takes over 200 ms by default: a wall-clock assertion that a busy
+# machine trips at random. Examples are judged on what they return only.
+hypothesis_settings.register_profile("citebot", deadline=None)
+hypothesis_settings.load_profile("citebot")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DOCUMENTS = ROOT / "documents"
@@ -28,15 +46,92 @@ DENIALS = (
     "Lavrov also rejected claims",
     "Russia has repeatedly rejected those claims",
 )
+# Words of one sentence of the shipped article: the hashing embedder and bm25 find it, so the fast
+# tier's first cut answers with it, well above the calibrated threshold.
+FAKE_ANSWERABLE = "Russia has denied the allegations"
+REAL_MODEL_FIXTURES = frozenset({"embedder", "shipped_settings", "engine"})
 
 
 def make_settings(documents: Path, index: Path, **overrides: object) -> Settings:
     return Settings(documents=documents, index=index, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture is made: a fast-tier test may not ask for the real model."""
+    if item.get_closest_marker("slow") is not None:
+        return
+    used = sorted(REAL_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    if used:
+        pytest.fail(f"{item.nodeid} uses {', '.join(used)} (the real model), so it must be marked slow", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_never_load_a_real_model(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Outside the slow tier, loading the embedding model, the ONNX query model or the reader, or
+    exporting to ONNX, fails the test, even where the code under test catches the error."""
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    loaded: list[str] = []
+
+    def refuse(what: str) -> Callable[..., object]:
+        def load(*args: object, **kwargs: object) -> object:
+            loaded.append(what)
+            pytest.fail(f"{request.node.nodeid} loads {what}, so it must be marked slow", pytrace=False)
+
+        return load
+
+    monkeypatch.setattr(SentenceTransformerEmbedder, "_load", refuse("the sentence-transformers model"))
+    monkeypatch.setattr(OnnxEmbedder, "_load", refuse("the ONNX query model"))
+    monkeypatch.setattr(onnx, "export_onnx", refuse("torch, to export the model to ONNX"))
+    monkeypatch.setattr(Reader, "_load", refuse("the reading model"))
+    yield
+    if loaded:
+        pytest.fail(f"{request.node.nodeid} loaded {', '.join(loaded)}, so it must be marked slow", pytrace=False)
+
+
+class HashingSentenceModel:
+    """What citebot uses of a SentenceTransformer, computed by the hashing embedder."""
+
+    def __init__(self) -> None:
+        self._embedder = HashingEmbedder()
+
+    def get_embedding_dimension(self) -> int:
+        return self._embedder.dimension
+
+    def encode(self, texts: Sequence[str], **options: object) -> np.ndarray:
+        return self._embedder.embed(texts)
+
+
+def no_onnx_export(*args: object, **kwargs: object) -> None:
+    raise ModelError("the hashing embedder has no ONNX form")
+
+
+@pytest.fixture
+def hashing_model(fast_tests_never_load_a_real_model: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """For code that makes its own embedder and engine (the command line): every sentence-transformers
+    model loads as the hashing embedder, cannot be exported to ONNX, and engines open without the
+    reader. The model name to give CITEBOT_MODEL, as ``fake_settings`` records it."""
+    open_engine = Engine.open.__func__  # type: ignore[attr-defined]
+
+    def open_without_reader(
+        cls: type[Engine], settings: Settings, embedder: object = None, reader: object = None
+    ) -> Engine:
+        return open_engine(cls, settings, embedder, reader)
+
+    monkeypatch.setattr(SentenceTransformerEmbedder, "_load", lambda self: HashingSentenceModel())
+    monkeypatch.setattr(onnx, "export_onnx", no_onnx_export)
+    monkeypatch.setattr(Engine, "open", classmethod(open_without_reader))
+    return FAKE_MODEL
+
+
 @pytest.fixture(scope="session")
 def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The shipped articles indexed with the hashing embedder: the fast tier's index, built once."""
+    """The shipped articles indexed with the hashing embedder: the fast tier's index, built once.
+    Tests that change an index copy this one."""
     documents = tmp_path_factory.mktemp("fake") / "documents"
     shutil.copytree(SHIPPED_DOCUMENTS, documents)
     settings = make_settings(documents, documents.parent / "index", model=FAKE_MODEL)
@@ -46,7 +141,8 @@ def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_engine(fake_settings: Settings) -> Engine:
-    return Engine.open(fake_settings, HashingEmbedder())
+    """The fast tier's engine: the hashing embedder, and the linear first cut deciding without the reader."""
+    return Engine.open(fake_settings, HashingEmbedder(), reader=None)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +152,8 @@ def embedder() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="session")
 def shipped_settings(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Settings:
-    """An index of the shipped articles, built once for the whole run."""
+    """An index of the shipped articles with the real model, built once for the whole run. Tests that
+    change an index copy this one."""
     documents = tmp_path_factory.mktemp("shipped") / "documents"
     shutil.copytree(SHIPPED_DOCUMENTS, documents)
     settings = make_settings(documents, documents.parent / "index")

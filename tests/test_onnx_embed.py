@@ -1,11 +1,10 @@
-"""The ONNX query path embeds like sentence-transformers, and asking never imports torch."""
+"""The ONNX query path embeds like sentence-transformers, and builds share one export (that asking never
+imports torch is in test_cli)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,15 @@ import pytest
 
 from bot.embed.encoder import SentenceTransformerEmbedder
 from bot.embed.onnx import MODEL_FILE, QUERY_MODEL, OnnxEmbedder, export_onnx, query_embedder
+from bot.engine import Engine
 from bot.errors import ModelError
 from bot.ingest.chunk import split_sentences
 from bot.ingest.documents import load_documents
-from bot.pipeline import Engine, build_index
+from bot.pipeline import build_index
 from bot.settings import DEFAULT_MODEL, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "documents"
-HEAVY = ("torch", "sentence_transformers", "transformers")
 
 
 def eval_questions() -> list[str]:
@@ -34,37 +33,27 @@ def eval_questions() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
-    return embedder
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, reference: SentenceTransformerEmbedder) -> Settings:
-    """The shipped articles indexed into an index of this module's own, as it rebuilds it."""
-    settings = Settings(documents=SHIPPED, index=tmp_path_factory.mktemp("index"), _env_file=None)
-    build_index(settings, embedder=reference)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def onnx(built: Settings) -> OnnxEmbedder:
-    embedder = Engine.open(built).embedder
+def onnx(shipped_settings: Settings) -> OnnxEmbedder:
+    """The query model exported with the shared real-model index."""
+    embedder = Engine.open(shipped_settings).embedder
     assert isinstance(embedder, OnnxEmbedder)
     return embedder
 
 
-def test_embeddings_match_sentence_transformers(onnx: OnnxEmbedder, reference: SentenceTransformerEmbedder) -> None:
+@pytest.mark.slow
+def test_embeddings_match_sentence_transformers(onnx: OnnxEmbedder, embedder: SentenceTransformerEmbedder) -> None:
     articles, _ = load_documents(SHIPPED)
     sentences = [s.text for article in articles for s in split_sentences(article.text)]
     texts = [*eval_questions(), *sentences, "x", "word " * 400, "Ünïcödé — “quotes” & 2024"]
     assert len(texts) > 50
-    ours, theirs = onnx.embed(texts), reference.embed(texts)
+    ours, theirs = onnx.embed(texts), embedder.embed(texts)
     assert ours.dtype == np.float32 and ours.shape == (len(texts), onnx.dimension) == theirs.shape
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosine = np.sum(ours * theirs, axis=1)
     assert cosine.min() >= 0.999, texts[int(cosine.argmin())]
 
 
+@pytest.mark.slow
 def test_single_and_empty_batches(onnx: OnnxEmbedder) -> None:
     assert onnx.embed([]).shape == (0, onnx.dimension)
     together = onnx.embed(["who is Haftar?", "a much longer question about the satellite pictures of Libya"])
@@ -72,12 +61,18 @@ def test_single_and_empty_batches(onnx: OnnxEmbedder) -> None:
     np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
 
 
-def test_rebuild_reuses_the_exported_model(built: Settings, reference: SentenceTransformerEmbedder) -> None:
-    first = Engine.open(built).embedder
-    assert isinstance(first, OnnxEmbedder)
-    build_index(built, embedder=reference)
-    second = Engine.open(built).embedder
-    assert isinstance(second, OnnxEmbedder)
+@pytest.mark.slow
+def test_a_new_build_hard_links_the_exported_model_of_the_last(
+    shipped_settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    shutil.copytree(shipped_settings.documents, tmp_path / "documents")
+    shutil.copytree(shipped_settings.index, tmp_path / "index")
+    settings = shipped_settings.model_copy(update={"documents": tmp_path / "documents", "index": tmp_path / "index"})
+    first = Engine.open(settings).embedder
+    (tmp_path / "documents" / "note.txt").write_text("The ministers met again in Geneva on Monday.\n")
+    build_index(settings, embedder=embedder)
+    second = Engine.open(settings).embedder
+    assert isinstance(first, OnnxEmbedder) and isinstance(second, OnnxEmbedder)
     assert second.folder != first.folder
     assert (second.folder / MODEL_FILE).stat().st_ino == (first.folder / MODEL_FILE).stat().st_ino
 
@@ -88,49 +83,15 @@ def test_a_build_without_query_model_falls_back(tmp_path: Path) -> None:
     assert isinstance(query_embedder(tmp_path, DEFAULT_MODEL), SentenceTransformerEmbedder)
 
 
-def test_unsupported_pooling_is_refused(tmp_path: Path, reference: SentenceTransformerEmbedder) -> None:
+@pytest.mark.slow
+def test_unsupported_pooling_is_refused(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling
 
-    model = reference.model
-    max_pooled = SentenceTransformer(modules=[model[0], Pooling(reference.dimension, pooling_mode="max")])
+    model = embedder.model
+    max_pooled = SentenceTransformer(modules=[model[0], Pooling(embedder.dimension, pooling_mode="max")])
     with pytest.raises(ModelError, match="mean or cls"):
         export_onnx(max_pooled, tmp_path, name="max-pooled")
     dense_only = SentenceTransformer(modules=[model[0]])
     with pytest.raises(ModelError, match="Transformer → Pooling"):
         export_onnx(dense_only, tmp_path, name="no-pooling")
-
-
-PROBE = """
-import json, sys
-from bot.cli import main
-main(sys.argv[1:], standalone_mode=False)
-heavy = sorted(name for name in sys.modules if name.split(".")[0] in {heavy!r})
-print(json.dumps(heavy), file=sys.stderr)
-"""
-
-
-def run_cli(*arguments: str) -> tuple[str, list[str]]:
-    """Run the CLI in a fresh process; its stdout and the heavy modules it imported."""
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *arguments],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "CITEBOT_DOCUMENTS": str(SHIPPED)},
-        timeout=120,
-        check=True,
-    )
-    return result.stdout, json.loads(result.stderr.strip().splitlines()[-1])
-
-
-def test_help_does_not_import_torch() -> None:
-    output, heavy = run_cli("--help")
-    assert "ask" in output
-    assert heavy == []
-
-
-def test_cold_ask_does_not_import_torch(built: Settings) -> None:
-    output, heavy = run_cli("ask", "--json", "--index", str(built.index), "who is Haftar?")
-    assert json.loads(output)["answered"] is True
-    assert heavy == []
