@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from bot.evaluation.metrics import QuestionResult, sentence_rank
+from bot.evaluation.metrics import QuestionResult, fold, sentence_rank
 from bot.evaluation.run import EvalReport
 from bot.models import RetrievalMode
 
@@ -47,6 +47,7 @@ def render_text(report: EvalReport) -> str:
     for label, name, percent in _ROWS:
         cells = "".join(f"{_cell(getattr(m, name), percent):>10}" for m in report.modes)
         lines.append(f"{label:<{width}}{cells}")
+    lines += ["", mode_note(report), syndication_note(report)]
     if report.suggested_min_score is not None:
         lines += [
             "",
@@ -54,6 +55,29 @@ def render_text(report: EvalReport) -> str:
             " (adopt it from a dev set only)",
         ]
     return "\n".join(lines)
+
+
+def mode_note(report: EvalReport) -> str:
+    """Which retrieval mode quotes the right sentence first most often, or that these questions do
+    not tell the modes apart (as on a collection of one article)."""
+    scored = sorted(((m.hit_at_1 or 0.0, mode_name(m.mode)) for m in report.modes), reverse=True)
+    if len(scored) == 1:
+        return f"modes: only {scored[0][1]} was measured"
+    if len({value for value, _ in scored}) == 1:
+        return f"modes: all give the same sentence hit@1 ({scored[0][0]:.1%}); these questions do not tell them apart"
+    others = ", ".join(f"{name} {value:.1%}" for value, name in scored[1:])
+    return f"modes: {scored[0][1]} quotes the right sentence first most often ({scored[0][0]:.1%}; {others})"
+
+
+def syndication_note(report: EvalReport) -> str:
+    """Syndicated copies of one article must be cited once ("also in"): an answer quoting one sentence
+    twice shows copies that were not collapsed."""
+    hybrid = [r for r in report.results if r.mode is RetrievalMode.HYBRID and r.cited]
+    repeated = sum(len({fold(quote) for quote in r.quoted[: r.cited]}) < r.cited for r in hybrid)
+    return (
+        f"syndication: {repeated} of {len(hybrid)} hybrid answers quote one sentence twice "
+        "(copies of an article are cited once, marked 'also in')"
+    )
 
 
 def report_dict(report: EvalReport) -> dict[str, object]:
