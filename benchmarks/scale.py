@@ -1,9 +1,15 @@
 """Speed and size at scale: builds a large corpus from SQuAD's Wikipedia text and prints build
 throughput beside raw ``model.encode``, incremental rebuild time, warm question latency beside the
-time to embed one query, cold ``citebot ask``, peak memory while serving, and exact vs approximate
-FAISS recall@10 on real questions.
+time to embed one query, cold ``citebot ask``, peak memory while serving, the index's size on disk
+against its article text, and recall@10 of the stored (float16, and HNSW) vectors against exact
+float32 search on real embeddings of SQuAD sentences and questions.
 
     .venv/bin/python benchmarks/scale.py --passages 50000
+    .venv/bin/python benchmarks/scale.py --passages 50000 --fake-embedder --skip latency cold
+
+``--fake-embedder`` builds with the deterministic hashing embedder of the tests instead of the model
+(minutes instead of most of an hour on 2 cores): build, incremental and size figures then measure
+the store alone; recall still embeds real sentences with the model.
 
 The corpus, its index and a JSON copy of the figures go to ``--work`` (default under /tmp), never
 into the repository. Real articles come first; where SQuAD's text runs out, new articles are made
@@ -35,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.embed.encoder import SentenceTransformerEmbedder  # noqa: E402
+from bot.embed.encoder import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from bot.embed.onnx import OnnxEmbedder  # noqa: E402
 from bot.ingest.chunk import chunk, split_sentences  # noqa: E402
 from bot.ingest.clean import clean  # noqa: E402
@@ -43,7 +49,7 @@ from bot.ingest.documents import front_matter, load_documents  # noqa: E402
 from bot.models import Metadata  # noqa: E402
 from bot.pipeline import Engine, build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.store.schema import VECTORS, current_build  # noqa: E402
+from tests.fakes import FAKE_MODEL, HashingEmbedder  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench" / "squad-dev-v1.1.json.gz"
 CITEBOT = Path(sys.executable).with_name("citebot")
@@ -143,11 +149,15 @@ def sentence_texts(documents: Path) -> list[str]:
     return list(dict.fromkeys(s.text for a in articles for c in chunk(clean(a).text) for s in c.sentences))
 
 
-def measure_build(settings: Settings, embedder: SentenceTransformerEmbedder, raw_texts: int, seed: int) -> None:
+def measure_build(settings: Settings, embedder: Embedder, raw_texts: int, seed: int) -> None:
     """The build, between two timings of raw model.encode on a sample of the same sentences, so
     that both see the same machine (other processes come and go on a shared one)."""
     say(f"\nBuild ({load_average()})")
     shutil.rmtree(settings.index, ignore_errors=True)
+    if not isinstance(embedder, SentenceTransformerEmbedder):
+        report = build_index(settings, embedder=embedder)
+        record("build_seconds", report.seconds, f"build with {embedder.name}: {report.summary()}")
+        return
     texts = sentence_texts(settings.documents)
     sample = random.Random(seed).sample(texts, min(raw_texts, len(texts)))
 
@@ -186,12 +196,21 @@ def measure_build(settings: Settings, embedder: SentenceTransformerEmbedder, raw
     say(f"  ({load_average()})")
 
 
-def measure_incremental(
-    settings: Settings, embedder: SentenceTransformerEmbedder, articles: list[SquadArticle]
-) -> None:
+# `citebot index` with the hashing embedder, which the command line cannot be given.
+FAKE_INDEX = """
+import sys
+from bot.pipeline import build_index
+from bot.settings import Settings
+from tests.fakes import FAKE_MODEL, HashingEmbedder
+settings = Settings(documents=sys.argv[1], index=sys.argv[2], model=FAKE_MODEL, _env_file=None)
+print(build_index(settings, embedder=HashingEmbedder()).summary())
+"""
+
+
+def measure_incremental(settings: Settings, embedder: Embedder, articles: list[SquadArticle]) -> None:
     say(f"\nIncremental rebuild after adding one article of new text ({load_average()})")
     pool = [s.text for a in articles for p in a.paragraphs for s in split_sentences(p) if len(s.text.split()) >= 6]
-    rng = random.Random(time.time_ns())  # new text on every run: the embedding cache must not know it
+    rng = random.Random(time.time_ns())  # new text on every run: no earlier build may know it
     sentence = spliced_sentences(pool, rng, set(pool))
 
     def new_article(path: Path) -> None:
@@ -201,16 +220,39 @@ def measure_incremental(
     new_article(settings.documents / "extra-1.md")
     report = build_index(settings, embedder=embedder)
     record("incremental_in_process_s", report.seconds, f"in process, model loaded: {report.summary()}")
+    folders = [str(settings.documents), str(settings.index)]
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        command, label = [str(CITEBOT), "index", "--documents", folders[0], "--index", folders[1]], "`citebot index`"
+    else:
+        command, label = [sys.executable, "-c", FAKE_INDEX, *folders], "build_index with the hashing embedder"
     new_article(settings.documents / "extra-2.md")
-    command = [str(CITEBOT), "index", "--documents", str(settings.documents), "--index", str(settings.index)]
     started = time.perf_counter()
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
     seconds = time.perf_counter() - started
-    record("incremental_cli_s", seconds, f"`citebot index` in a new process: {seconds:.2f} s wall ({output})")
+    record("incremental_cli_s", seconds, f"{label} in a new process: {seconds:.2f} s wall ({output})")
     started = time.perf_counter()
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
     seconds = time.perf_counter() - started
-    record("unchanged_cli_s", seconds, f"`citebot index` with nothing changed: {seconds:.2f} s wall ({output})")
+    record("unchanged_cli_s", seconds, f"{label} with nothing changed: {seconds:.2f} s wall ({output})")
+
+
+def measure_size(label: str, settings: Settings) -> None:
+    """Bytes of the index (each hard-linked file once; the ONNX query model, shared by the builds,
+    aside) against the UTF-8 bytes of the articles' clean text."""
+    articles, _ = load_documents(settings.documents)
+    text = sum(len(clean(article).text.encode("utf-8")) for article in articles)
+    seen: set[int] = set()
+    size = 0
+    for path in settings.index.rglob("*"):
+        if path.is_file() and "query-model" not in path.parts and path.stat().st_ino not in seen:
+            seen.add(path.stat().st_ino)
+            size += path.stat().st_size
+    key = label.split()[0]
+    FIGURES[f"size_{key}"] = {"index_bytes": size, "text_bytes": text, "ratio": size / text}
+    say(
+        f"  index size, {label}: {size / 1e6:,.1f} MB for {text / 1e6:,.1f} MB of article text "
+        f"= {size / text:.1f}x (target <= 15x; query model aside)"
+    )
 
 
 def measure_latency(label: str, settings: Settings, questions: Sequence[str]) -> None:
@@ -275,55 +317,39 @@ def measure_memory(settings: Settings, questions: Sequence[str]) -> None:
     )
 
 
-def measure_ann(settings: Settings, questions: Sequence[str], sizes: Sequence[int]) -> None:
-    """Exact (flat) against HNSW and IVF on the build's own sentence vectors, one query at a time."""
+def measure_recall(work: Path, articles: list[SquadArticle], questions: Sequence[str], count: int) -> None:
+    """Recall@10 of the vectors as the index stores them (float16 exact, float16 HNSW) against exact
+    float32 search, on real embeddings of ``count`` SQuAD sentences (cached in the work folder)."""
     import faiss
 
-    say(f"\nExact vs approximate search, {len(questions)} real questions, one at a time ({load_average()})")
-    build = current_build(settings.index)
-    assert build is not None
-    stored = faiss.read_index(str(build / VECTORS))
-    vectors = stored.index.reconstruct_n(0, stored.ntotal)
-    queries = Engine.open(settings).embedder.embed(list(questions))
-    results = []
-    for size in [s for s in sizes if s < len(vectors)] + [len(vectors)]:
-        base = vectors[:size]
-        flat = faiss.IndexFlatIP(base.shape[1])
-        flat.add(base)
-        truth, flat_ms = _search(flat, queries, 100)
-        say(f"  {size:,} vectors: exact {flat_ms:.2f} ms/query")
-        row: dict[str, object] = {"size": size, "flat_ms": flat_ms}
+    from bot.store.vectors import exact_index, filled, graph_index
+
+    say(f"\nStored vectors against exact float32 search, {len(questions)} real questions ({load_average()})")
+    cache = work / f"recall-{count}-{len(questions)}.npz"
+    if cache.is_file():
+        saved = np.load(cache)
+        vectors, queries = saved["vectors"], saved["queries"]
+    else:
+        pool = list(dict.fromkeys(s.text for a in articles for p in a.paragraphs for s in split_sentences(p)))
+        sample = random.Random(0).sample(pool, min(count, len(pool)))
+        model = SentenceTransformerEmbedder()
+        vectors, queries = model.embed(sample), model.embed(list(questions))
+        np.savez(cache, vectors=vectors, queries=queries)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    truth, exact_ms = _search(exact, queries, 10)
+    say(f"  {len(vectors):,} vectors: exact float32 {exact_ms:.2f} ms/query")
+    rows: dict[str, object] = {"vectors": len(vectors), "exact_ms": exact_ms}
+    for name, index in (("float16 exact", exact_index), ("float16 HNSW", graph_index)):
         started = time.perf_counter()
-        hnsw = faiss.IndexHNSWFlat(base.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 64
-        hnsw.add(base)
-        hnsw_build = time.perf_counter() - started
-        for ef in (64, 128, 256):
-            hnsw.hnsw.efSearch = ef
-            found, ms = _search(hnsw, queries, 100)
-            r10, r100 = _recall(truth, found, 10), _recall(truth, found, 100)
-            row[f"hnsw_ef{ef}"] = {"ms": ms, "recall10": r10, "recall100": r100, "build_s": hnsw_build}
-            say(
-                f"    HNSW M=32 efC=64 efSearch={ef}: {ms:.2f} ms/query, recall@10 {r10:.3f}, "
-                f"recall@100 {r100:.3f} (built in {hnsw_build:.1f} s)"
-            )
-        nlist = max(16, int(4 * np.sqrt(size)))
-        started = time.perf_counter()
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(base.shape[1]), base.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(base[np.random.default_rng(0).permutation(size)[: min(size, 256 * nlist)]])
-        ivf.add(base)
-        ivf_build = time.perf_counter() - started
-        for nprobe in (8, 16, 32, 64):
-            ivf.nprobe = nprobe
-            found, ms = _search(ivf, queries, 100)
-            r10, r100 = _recall(truth, found, 10), _recall(truth, found, 100)
-            row[f"ivf_nprobe{nprobe}"] = {"ms": ms, "recall10": r10, "recall100": r100, "build_s": ivf_build}
-            say(
-                f"    IVF nlist={nlist} nprobe={nprobe}: {ms:.2f} ms/query, recall@10 {r10:.3f}, "
-                f"recall@100 {r100:.3f} (trained and filled in {ivf_build:.1f} s)"
-            )
-        results.append(row)
-    FIGURES["ann"] = results
+        stored = filled(index(vectors.shape[1]), ids, vectors)
+        built = time.perf_counter() - started
+        found, ms = _search(stored, queries, 10)
+        recall = _recall(truth, found, 10)
+        rows[name] = {"ms": ms, "recall10": recall, "build_s": built}
+        say(f"  {name}: {ms:.2f} ms/query, recall@10 {recall:.4f} (target >= 0.99), built in {built:.1f} s")
+    FIGURES["recall"] = rows
 
 
 def _search(index: object, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
@@ -345,7 +371,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200, help="SQuAD questions for latency and recall")
     parser.add_argument("--raw-texts", type=int, default=20_000, help="sentences timed with raw model.encode")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["build", "incremental", "latency", "cold", "ann"])
+    parser.add_argument("--recall-sentences", type=int, default=10_000, help="real sentences embedded for recall")
+    parser.add_argument("--fake-embedder", action="store_true", help="build with the tests' hashing embedder")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["build", "incremental", "size", "latency", "cold", "recall"]
+    )
     arguments = parser.parse_args()
     say("$ " + shlex.join([Path(sys.executable).name, *sys.argv]))
     say(f"{os.cpu_count()} cores, {load_average()}; work folder {arguments.work}")
@@ -354,8 +384,9 @@ def main() -> None:
     started = time.perf_counter()
     made = make_corpus(articles, work / "documents", arguments.passages, arguments.seed)
     say(f"corpus: ~{made:,} passages in {work / 'documents'} ({time.perf_counter() - started:.1f} s)")
-    large = Settings(documents=work / "documents", index=work / "index", _env_file=None)
-    single = Settings(documents=ROOT / "documents", index=work / "single-index", _env_file=None)
+    model = FAKE_MODEL if arguments.fake_embedder else Settings(_env_file=None).model
+    large = Settings(documents=work / "documents", index=work / "index", model=model, _env_file=None)
+    single = Settings(documents=ROOT / "documents", index=work / "single-index", model=model, _env_file=None)
     squad_questions = [q for a in articles for q in a.questions]
     questions = random.Random(arguments.seed).sample(squad_questions, arguments.questions)
     eval_questions = [
@@ -365,26 +396,33 @@ def main() -> None:
         if line.strip()
     ]
 
-    embedder = SentenceTransformerEmbedder(large.model)
+    embedder: Embedder = HashingEmbedder() if arguments.fake_embedder else SentenceTransformerEmbedder(model)
     started = time.perf_counter()
     embedder.embed(["load the model before timing"])
-    say(f"model loaded in {time.perf_counter() - started:.1f} s")
+    say(f"{embedder.name} loaded in {time.perf_counter() - started:.1f} s")
+    if arguments.fake_embedder and {"latency", "cold"} - set(arguments.skip):
+        say("(latency and cold start need the real model: skipped with --fake-embedder)")
+        arguments.skip += ["latency", "cold"]
     if "build" not in arguments.skip:
         measure_build(large, embedder, arguments.raw_texts, arguments.seed)
     if "incremental" not in arguments.skip:
         measure_incremental(large, embedder, articles)
     shutil.rmtree(single.index, ignore_errors=True)
     build_index(single, embedder=embedder)
+    if "size" not in arguments.skip:
+        say(f"\nSize on disk ({load_average()})")
+        measure_size("large corpus", large)
+        measure_size("shipped news articles", single)
     if "latency" not in arguments.skip:
-        measure_latency("1 article (the shipped one), eval questions", single, eval_questions)
+        measure_latency("shipped articles, eval questions", single, eval_questions)
         measure_latency("large corpus, SQuAD questions", large, questions)
     if "cold" not in arguments.skip:
         say(f"\nCold start and memory ({load_average()})")
-        measure_cold_ask("1 article (shipped)", single, eval_questions[0], 5)
+        measure_cold_ask("shipped articles", single, eval_questions[0], 5)
         measure_cold_ask("large corpus", large, questions[0], 3)
         measure_memory(large, questions[:50])
-    if "ann" not in arguments.skip:
-        measure_ann(large, questions, (10_000, 30_000, 100_000))
+    if "recall" not in arguments.skip:
+        measure_recall(work, articles, questions, arguments.recall_sentences)
     FIGURES["command"] = shlex.join([Path(sys.executable).name, *sys.argv])
     FIGURES["peak_rss_benchmark_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = work / "figures.json"

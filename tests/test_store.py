@@ -21,16 +21,13 @@ import pytest
 
 from bot.engine import Engine
 from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from bot.ingest.chunk import chunk
-from bot.ingest.clean import clean
-from bot.ingest.documents import load_article
 from bot.pipeline import build_index
 from bot.settings import Settings
 from bot.store import builds as builds_module
 from bot.store import vectors as vectors_module
 from bot.store.builds import BuildWriter
 from bot.store.reading import Store, read_info
-from bot.store.schema import BUILD_FILE, BUILDS, CURRENT, LEGACY_DATABASE, MIGRATIONS, VECTORS, current_build, migrate
+from bot.store.schema import BUILD_FILE, BUILDS, CURRENT, VECTORS, current_build
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 
@@ -373,80 +370,3 @@ def test_a_large_index_searches_an_approximate_graph_that_agrees_with_exact_sear
     assert not set(found) & shrunk.vectors.removed
     assert agrees_with_exact_search(shrunk, query)
     assert open_engine(index_copy).ask("who denied the Wagner claims?").answered
-
-
-def write_legacy_index(settings: Settings) -> int:
-    """An index as builds before the shared store wrote it (schema 1, its own folder, an embedding
-    cache); returns how many sentences it holds."""
-    folder = settings.index / BUILDS / "20250101T000000-legacy"
-    folder.mkdir(parents=True)
-    connection = sqlite3.connect(folder / LEGACY_DATABASE)
-    connection.executescript(MIGRATIONS[0])
-    connection.execute("PRAGMA user_version = 1")
-    embedder, count = HashingEmbedder(), 0
-    for path in sorted(settings.documents.iterdir()):
-        article = clean(load_article(path, path.name))
-        connection.execute(
-            "INSERT INTO articles (id, document, title, text) VALUES (?, ?, ?, ?)",
-            (article.id, article.document, article.title, article.text),
-        )
-        for passage in chunk(article.text):
-            chunk_id = connection.execute(
-                "INSERT INTO chunks (article_id, start, end, text) VALUES (?, ?, ?, ?)",
-                (article.id, passage.start, passage.end, passage.text),
-            ).lastrowid
-            for sentence in passage.sentences:
-                full = __import__("hashlib").sha256(sentence.text.encode()).hexdigest()
-                connection.execute(
-                    "INSERT INTO sentences (chunk_id, start, end, text, digest) VALUES (?, ?, ?, ?, ?)",
-                    (chunk_id, sentence.start, sentence.end, sentence.text, full),
-                )
-                connection.execute(
-                    "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
-                    (FAKE_MODEL, full, embedder.embed([sentence.text])[0].tobytes()),
-                )
-                count += 1
-    connection.execute("INSERT INTO meta VALUES ('info', '{}')")
-    connection.commit()
-    connection.close()
-    (settings.index / CURRENT).write_text(folder.name + "\n")
-    return count
-
-
-def test_an_index_from_before_the_shared_store_is_rebuilt_without_embedding_again(tmp_path: Path) -> None:
-    documents = tmp_path / "documents"
-    documents.mkdir()
-    (documents / "talks.md").write_text("---\ntitle: Talks\n---\nThe talks failed. The Kremlin denied it.\n")
-    (documents / "truce.md").write_text("---\ntitle: Truce\n---\nThe truce held overnight in Tripoli.\n")
-    settings = make_settings(documents, tmp_path / "index", model=FAKE_MODEL)
-    sentences = write_legacy_index(settings)
-    with pytest.raises(IndexMismatchError, match=r"older citebot\. Run `citebot index`"):
-        open_engine(settings)
-    report = build(settings)
-    assert (report.articles, report.sentences, report.embedded) == (2, sentences, 0)
-    with database(settings) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "sentences_fts" not in tables and "embeddings" not in tables
-    assert open_engine(settings).search("did the truce hold?")[0].article.document == "truce.md"
-
-
-def test_migrations_bring_a_schema_1_store_to_the_shared_layout(tmp_path: Path) -> None:
-    connection = sqlite3.connect(tmp_path / "old.sqlite")
-    connection.executescript(MIGRATIONS[0])
-    connection.execute("PRAGMA user_version = 1")
-    text = "The talks failed. The Kremlin denied it."
-    connection.execute("INSERT INTO articles (id, document, title, text) VALUES ('a1', 'a.md', 'A', ?)", (text,))
-    connection.execute("INSERT INTO chunks (article_id, start, end, text) VALUES ('a1', 0, ?, ?)", (len(text), text))
-    connection.execute(
-        "INSERT INTO sentences (chunk_id, start, end, text, digest) VALUES (1, 18, 40, ?, ?)", (text[18:40], "ab" * 32)
-    )
-    connection.execute("INSERT INTO meta VALUES ('info', '{\"model\": \"m\"}')")
-    migrate(connection)
-    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
-    assert not {"sentences_fts", "sentences_added", "embeddings", "meta"} & tables
-    assert connection.execute("SELECT row, added, removed FROM articles").fetchall() == [(1, 1, None)]
-    assert connection.execute("SELECT id, article, start, end FROM chunks").fetchall() == [(1, 1, 0, len(text))]
-    assert connection.execute("SELECT digest FROM sentences").fetchone()[0] == "ab" * 16
-    assert connection.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'kremlin'").fetchall() == [(1,)]
-    assert connection.execute("SELECT number, info FROM builds").fetchall() == [(1, '{"model": "m"}')]
