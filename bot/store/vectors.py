@@ -75,6 +75,7 @@ class Segment:
         if self.file.graph:
             faiss.downcast_index(self.index.index).hnsw.efSearch = GRAPH_SEARCH_DEPTH
         self.ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        self.first, self.last = (int(self.ids.min()), int(self.ids.max())) if self.ids.size else (0, -1)
         if self.index.ntotal != file.count:
             raise IndexCorruptError(f"The vectors in {self.path} do not match their build. {REBUILD_HINT}")
 
@@ -91,6 +92,9 @@ class VectorSet:
         self.files = tuple(files)
         self.removed = frozenset(removed)
         self._segments: list[Segment] | None = None
+        # FAISS keeps raw pointers: the batch must live as long as the selector that wraps it.
+        self._removed_batch = faiss.IDSelectorBatch(np.fromiter(self.removed, np.int64)) if self.removed else None
+        self._skip_removed = faiss.IDSelectorNot(self._removed_batch) if self._removed_batch else None
 
     @property
     def stored(self) -> int:
@@ -115,9 +119,7 @@ class VectorSet:
 
     def search(self, query: np.ndarray, limit: int) -> list[Hit]:
         """The ``limit`` nearest sentences by inner product, best first."""
-        selector = None
-        if self.removed:
-            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.removed, np.int64)))
+        selector = self._skip_removed
         hits: list[Hit] = []
         for segment in self.segments():
             if segment.index.ntotal == 0:
@@ -139,7 +141,7 @@ class VectorSet:
         rows = []
         for sentence_id in ids:
             for segment in segments:
-                if segment.ids.size and segment.ids.min() <= sentence_id <= segment.ids.max():
+                if segment.first <= sentence_id <= segment.last:
                     try:
                         rows.append(segment.index.reconstruct(int(sentence_id)))
                         break
