@@ -84,15 +84,22 @@ print(json.dumps([dataclasses.asdict(engine.ask(question)) for question in sys.a
 """
 
 
-def answers_in_a_new_process(settings: Settings, questions: list[str], fake: bool, hash_seed: int) -> list[dict]:
-    """Each question's whole answer, ``more`` included, from a fresh process with its own hash seed."""
-    result = subprocess.run(
-        [sys.executable, "-c", ASK_IN_A_NEW_PROCESS, str(settings.documents), str(settings.index), settings.model,
-         "fake" if fake else "real", *questions],
-        capture_output=True, text=True, cwd=ROOT, check=True, timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": str(hash_seed)},
-    )
-    return json.loads(result.stdout)
+def answers_in_new_processes(settings: Settings, questions: list[str], fake: bool) -> list[list[dict]]:
+    """Each question's whole answer, ``more`` included, from two fresh processes run side by side, each
+    with its own hash seed (so sets and dicts of strings iterate in another order)."""
+    arguments = [sys.executable, "-c", ASK_IN_A_NEW_PROCESS, str(settings.documents), str(settings.index),
+                 settings.model, "fake" if fake else "real", *questions]
+    processes = [
+        subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": str(seed)})
+        for seed in (1, 2)
+    ]
+    answers = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+        answers.append(json.loads(stdout))
+    return answers
 
 
 DETERMINISM_QUESTIONS = ["who is Haftar?", FAKE_ANSWERABLE, "how many planes did the Pentagon count?"]
@@ -101,8 +108,7 @@ DETERMINISM_QUESTIONS = ["who is Haftar?", FAKE_ANSWERABLE, "how many planes did
 @pytest.mark.parametrize("tier", ["fake", pytest.param("real", marks=pytest.mark.slow)])
 def test_two_processes_give_the_same_answers_to_the_last_detail(request: pytest.FixtureRequest, tier: str) -> None:
     settings: Settings = request.getfixturevalue("fake_settings" if tier == "fake" else "shipped_settings")
-    first = answers_in_a_new_process(settings, DETERMINISM_QUESTIONS, fake=tier == "fake", hash_seed=1)
-    second = answers_in_a_new_process(settings, DETERMINISM_QUESTIONS, fake=tier == "fake", hash_seed=2)
+    first, second = answers_in_new_processes(settings, DETERMINISM_QUESTIONS, fake=tier == "fake")
     assert any(answer["more"] for answer in first), "the comparison must cover the sources kept for More"
     assert first == second
 
