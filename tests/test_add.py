@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.embed.encoder import SentenceTransformerEmbedder
+from bot.engine import Engine
 from bot.errors import PrivateAddressError, SourceError
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
@@ -20,7 +21,6 @@ from bot.ingest.download import check_public, download, normalise_url
 from bot.ingest.fetch import add_source, safe_name
 from bot.ingest.formats import pdf_text
 from bot.models import Metadata
-from bot.pipeline import Engine
 from bot.settings import Settings
 
 PARAGRAPHS = (
@@ -247,7 +247,7 @@ def test_cli_add_saves_and_indexes(
     assert result.exit_code == 0, result.output
     assert "Saved" in result.output and "1 added" in result.output
     again = CliRunner().invoke(main, arguments)
-    assert again.exit_code == 0 and "Already present" in again.output and "1 unchanged" in again.output
+    assert again.exit_code == 0 and "Already present" in again.output and "nothing changed" in again.output
     answer = Engine.open(Settings(documents=documents, index=index, _env_file=None)).ask(
         "Which company released the satellite pictures?"
     )
