@@ -1,4 +1,4 @@
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.ingest.chunk import ChunkingSettings, chunk, split_sentences
@@ -48,5 +48,6 @@ paragraph = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 
 
 @given(st.lists(paragraph, max_size=6), st.integers(20, 800), st.integers(10, 400))
+@example(["0000000000000000000\r0"], 20, 10)  # a hard cut just after a space-like character
 def test_offsets_always_slice_back_on_generated_text(parts: list[str], passage: int, sentence: int) -> None:
     assert_offsets_hold("\n\n".join(parts), ChunkingSettings(max_passage_chars=passage, max_sentence_chars=sentence))
