@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 from bot.models import Answer, Citation, Passage
+from bot.recency import newest_first_when_asked
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def answer(question: str, passages: tuple[Passage, ...], min_score: float) -> An
             continue
         seen[key] = len(citations)
         citations.append(citation)
+    citations = list(newest_first_when_asked(question, tuple(citations)))
     return Answer(
         question=question,
         answered=bool(citations),

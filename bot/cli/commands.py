@@ -34,6 +34,8 @@ def index(documents: Path | None, index_dir: Path | None) -> None:
 def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
     """Answer QUESTION with cited passages from the articles."""
     from bot.errors import QuestionError
+    from bot.gaps import command_line_asker, record_gap
+    from bot.models import Answer
     from bot.render.terminal import render_json, render_json_error, render_text
 
     if question is None and not as_json:
@@ -45,9 +47,18 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
         )
     if question is not None and not is_text(question):
         raise QuestionError("The question is not valid UTF-8 text. Type it again, or set your terminal to UTF-8.")
-    engine = open_engine(settings_for(documents, index_dir))
+    settings = settings_for(documents, index_dir)
+    engine = open_engine(settings)
+
+    def answered(text: str) -> Answer:
+        """The answer; a question the sources don't cover is recorded for `citebot gaps`."""
+        answer = engine.ask(text)
+        if not answer.answered:
+            record_gap(settings.index, answer.question, "cli", command_line_asker(settings.index), answer.confidence)
+        return answer
+
     if question is not None:
-        answer = engine.ask(question)
+        answer = answered(question)
         if as_json:
             click.echo(render_json(answer))
         else:
@@ -60,7 +71,7 @@ def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: 
             continue
         try:
             raw.decode("utf-8")
-            click.echo(render_json(engine.ask(line)))
+            click.echo(render_json(answered(line)))
         except UnicodeDecodeError as error:
             click.echo(render_json_error(line, f"This line is not valid UTF-8 (byte {error.start}); save it as UTF-8."))
         except QuestionError as error:

@@ -87,7 +87,11 @@ def _limit(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]
     while end - start > limit:
         cut = text.rfind(" ", start + limit // 2, start + limit)
         cut = cut if cut > start else start + limit
-        pieces.append((start, cut))
+        piece_end = cut
+        while piece_end > start and text[piece_end - 1].isspace():  # a hard cut may end on whitespace
+            piece_end -= 1
+        if piece_end > start:
+            pieces.append((start, piece_end))
         start = cut
         while start < end and text[start].isspace():
             start += 1

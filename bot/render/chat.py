@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import discord
 
+from bot.answer import CITATIONS
 from bot.models import Answer, Citation, IndexInfo
-from bot.render.grouping import UNDATED, by_article
+from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline
 
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
@@ -27,7 +28,6 @@ FOOTER_LIMIT = 2048
 EMBEDS_TOTAL_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 
-MAX_CITATIONS = 3
 QUOTE_LIMIT = FIELD_VALUE_LIMIT  # one citation's quote (context + bold sentence) is at most a field long
 TITLE_SHOWN = 150
 LINK_LIMIT = 512
@@ -35,6 +35,7 @@ FRAGMENT_WORDS = 4
 LONG_SENTENCE_WORDS = 2 * FRAGMENT_WORDS + 2
 ELLIPSIS = "…"
 BOLD = "**"
+UNDERLINE = "__"
 SEPARATOR = "\n\n"
 QUOTE_SEPARATOR = "\n…\n"
 COLOUR = discord.Colour(0x2B6CB0)
@@ -114,8 +115,15 @@ def trim_after(text: str, budget: int) -> str:
     return "" if best is None else escape(text[:best]) + ELLIPSIS
 
 
-def bold_sentence(sentence: str, budget: int) -> str:
-    """The answering sentence in bold; if it cannot fit whole, cut at a word boundary with ``…``."""
+def bold_sentence(sentence: str, budget: int, answer: tuple[int, int] | None = None) -> str:
+    """The answering sentence in bold, its answer words underlined; if it cannot fit whole, cut at a
+    word boundary with ``…`` (and without the underline)."""
+    if answer is not None:
+        first, last = answer
+        marked = escape(sentence[:first]) + UNDERLINE + escape(sentence[first:last]) + UNDERLINE
+        whole = BOLD + marked + escape(sentence[last:]) + BOLD
+        if len(whole) <= budget:
+            return whole
     whole = BOLD + escape(sentence) + BOLD
     if len(whole) <= budget:
         return whole
@@ -130,13 +138,16 @@ def quote_block(citation: Citation, budget: int) -> str:
     """Passage with the bold sentence; context trimmed evenly on both sides to fit ``budget``."""
     start, end = citation.sentence_in_passage
     sentence = citation.passage[start:end]
+    words = answer_in_sentence(citation)
     stripped = sentence.strip()
     if stripped:
-        start += len(sentence) - len(sentence.lstrip())
+        lead = len(sentence) - len(sentence.lstrip())
+        start += lead
         end = start + len(stripped)
         sentence = stripped
+        words = (words[0] - lead, words[1] - lead) if words else None
     before, after = citation.passage[:start], citation.passage[end:]
-    middle = bold_sentence(sentence, budget)
+    middle = bold_sentence(sentence, budget, words)
     room = budget - len(middle)
     if room <= 0 or middle.endswith(ELLIPSIS + BOLD):
         return middle
@@ -226,7 +237,7 @@ def human_time(iso: str) -> str:
 
 def render_answer(answer: Answer, info: IndexInfo) -> DiscordReply:
     """An answer embed with up to three numbered citations, or a short plain abstention."""
-    citations = answer.citations[:MAX_CITATIONS]
+    citations = answer.citations[:CITATIONS]
     if not answer.answered or not citations:
         return render_abstention(answer.question, info)
     embed = discord.Embed(
@@ -235,17 +246,19 @@ def render_answer(answer: Answer, info: IndexInfo) -> DiscordReply:
         colour=COLOUR,
     )
     embed.set_footer(text=footer_text(info))
-    return DiscordReply(content=None, embeds=(embed,))
+    opening = headline(answer)
+    content = f"**{shorten(escape(opening), 300)}**" if opening else None
+    return DiscordReply(content=content, embeds=(embed,))
 
 
 def render_more(answer: Answer, info: IndexInfo) -> DiscordReply:
     """The next citations ("More sources"), numbered after the first ones."""
-    more = answer.more[:MAX_CITATIONS]
+    more = answer.more[:CITATIONS]
     if not more:
         return DiscordReply(content="There are no further sources for this question.")
     embed = discord.Embed(
         title=shorten("More sources: " + escape(" ".join(answer.question.split())), TITLE_LIMIT),
-        description=citations_description(more, first_number=len(by_article(answer.citations[:MAX_CITATIONS])) + 1),
+        description=citations_description(more, first_number=len(by_article(answer.citations[:CITATIONS])) + 1),
         colour=COLOUR,
     )
     embed.set_footer(text=footer_text(info))

@@ -1,4 +1,4 @@
-"""Pure functions of an Answer: terminal text and JSON. (Discord lives in render_discord.)"""
+"""Pure functions of an Answer: terminal text and JSON. (Discord lives in ``bot.render.chat``.)"""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import re
 import textwrap
 
 from bot.models import Answer, Citation
-from bot.render.grouping import UNDATED, by_article
+from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline
 
 ABSTENTION = "The sources don't cover this."
 BOLD = "\033[1;33m"
 RESET = "\033[0m"
+UNDERLINE, UNDERLINE_OFF = "\033[4m", "\033[24m"
 PLAIN_MARK = "**"
+PLAIN_ANSWER_MARK = "__"
 # Escape sequences (OSC ... BEL or ST, CSI ..., other ESC x) first, then any C0/C1 control left but tab and newline.
 TERMINAL_ESCAPES = re.compile(
     r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
@@ -30,7 +32,11 @@ def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
     if not answer.answered:
         return ABSTENTION
     groups = by_article(answer.citations)
-    return "\n\n".join(_render_article(number, group, color, width) for number, group in enumerate(groups, 1))
+    blocks = [_render_article(number, group, color, width) for number, group in enumerate(groups, 1)]
+    opening = headline(answer)
+    if opening is not None:
+        blocks.insert(0, printable(opening))
+    return "\n\n".join(blocks)
 
 
 def _render_article(number: int, citations: tuple[Citation, ...], color: bool, width: int) -> str:
@@ -44,11 +50,21 @@ def _render_article(number: int, citations: tuple[Citation, ...], color: bool, w
 
 
 def _render_quote(citation: Citation, color: bool, width: int) -> str:
+    """The passage with the answering sentence bold, and the answer words in it underlined."""
     start, end = citation.sentence_in_passage
     open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
-    passage = citation.passage
-    marked = printable(passage[:start]) + open_mark + printable(passage[start:end]) + close_mark
-    marked += printable(passage[end:])
+    passage, sentence = citation.passage, citation.passage[start:end]
+    words = answer_in_sentence(citation)
+    if words is not None:
+        first, last = words
+        open_words, close_words = (UNDERLINE, UNDERLINE_OFF) if color else (PLAIN_ANSWER_MARK, PLAIN_ANSWER_MARK)
+        sentence = (
+            printable(sentence[:first]) + open_words + printable(sentence[first:last]) + close_words
+            + printable(sentence[last:])
+        )  # fmt: skip
+    else:
+        sentence = printable(sentence)
+    marked = printable(passage[:start]) + open_mark + sentence + close_mark + printable(passage[end:])
     return "\n".join(
         textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
         for paragraph in marked.split("\n")

@@ -21,6 +21,7 @@ from bot.chat.cogs.buttons import answer_view
 from bot.chat.cooldown import Cooldown
 from bot.chat.replies import UNEXPECTED, public_message, send_or_note
 from bot.errors import CitebotError
+from bot.gaps import record_gap
 from bot.models import Answer
 from bot.render.chat import DiscordReply, limit_problems, render_answer, render_text, shorten
 
@@ -49,10 +50,22 @@ class AskCog(commands.Cog):
         self.cooldown = Cooldown(bot.chat.cooldown)
         self._thread_questions: dict[int, str] = {}
 
-    async def answer(self, question: str, context: str | None) -> tuple[DiscordReply, discord.ui.View | None]:
-        """Ask the engine and render; user errors become their message, anything else is logged."""
+    async def answer(
+        self, question: str, context: str | None, asker: discord.abc.User, channel: object
+    ) -> tuple[DiscordReply, discord.ui.View | None]:
+        """Ask the engine and render; user errors become their message, anything else is logged.
+        A question the sources don't cover is recorded for `/gaps`."""
         try:
             answer = await self.bot.ask(question, context)
+            if not answer.answered:
+                await asyncio.to_thread(
+                    record_gap,
+                    self.bot.settings.index,
+                    answer.question,
+                    f"#{getattr(channel, 'name', None) or getattr(channel, 'id', 'direct')}",
+                    self.bot.feedback.hash_user(asker.id),
+                    answer.confidence,
+                )
             reply = render_answer(answer, self.bot.engine.info)
             problems = limit_problems(reply)
             if problems:
@@ -90,7 +103,7 @@ class AskCog(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         await self.wait_turn(interaction.user.id, wait)
-        reply, view = await self.answer(question, None)
+        reply, view = await self.answer(question, None, interaction.user, interaction.channel)
         await send_or_note(interaction.followup.send, reply, view)
 
     async def wait_turn(self, user_id: int, seconds: float) -> None:
@@ -127,7 +140,7 @@ class AskCog(commands.Cog):
         await self.wait_turn(message.author.id, wait)
         with contextlib.suppress(discord.HTTPException):  # "typing..." is a courtesy; the answer is not
             await message.channel.typing()
-        reply, view = await self.answer(question, context)
+        reply, view = await self.answer(question, context, message.author, message.channel)
         if self.bot.chat.reply_in_thread and isinstance(message.channel, discord.TextChannel) and view:
             thread = await self.open_thread(message, question)
             if thread is not None and await self.send_in_thread(thread, reply, view):
