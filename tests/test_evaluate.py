@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from bot.render.evaluation import render_json, render_misses, render_text
 from bot.retrieve.search import RetrievedPassage
 
 ROOT = Path(__file__).resolve().parents[1]
+SEED = "000_a252677522aeadfb.txt"
 HYBRID, DENSE, LEXICAL = RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.LEXICAL
 
 
@@ -350,22 +352,26 @@ def test_render_text_and_json_show_every_metric_for_every_mode() -> None:
 # --- the real command -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A three-question file, and an index folder that does not exist yet."""
-    folder = tmp_path_factory.mktemp("eval")
-    path = folder / "tiny.jsonl"
+@pytest.fixture
+def tiny(tmp_path: Path, hashing_model: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A three-question file about the seed article, and an index folder that does not exist yet
+    (built by the command on the hashing embedder)."""
+    monkeypatch.setenv("CITEBOT_MODEL", hashing_model)
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    shutil.copy(ROOT / "documents" / SEED, documents / SEED)
+    path = tmp_path / "tiny.jsonl"
     lines = [
         {"question": "Who denied the allegations?", "evidence": ["Russia has denied the allegations"]},
         {"question": "how many wagner people are in libya", "evidence": ["up to 1,200 people"]},
         {"question": "What is a good recipe for banana bread?", "evidence": [], "kind": "off_topic"},
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    return path, folder / "index"
+    return path, tmp_path / "index"
 
 
 def citebot_eval(path: Path, index: Path, *extra: str) -> str:
-    arguments = ["eval", str(path), "--documents", str(ROOT / "documents"), "--index", str(index), *extra]
+    arguments = ["eval", str(path), "--documents", str(path.parent / "documents"), "--index", str(index), *extra]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
     return result.stdout
@@ -377,16 +383,16 @@ def no_threshold_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CITEBOT_MIN_SCORE", raising=False)
 
 
-@pytest.mark.slow
 def test_citebot_eval_builds_a_missing_index_and_prints_the_metrics(tiny: tuple[Path, Path]) -> None:
+    assert not tiny[1].exists()
     text = citebot_eval(*tiny)
+    assert tiny[1].exists()
     assert "2 answerable, 1 unanswerable (1 off-topic, 0 near-topic)" in text
     for label in ("sentence hit@1", "sentence hit@3", "passage hit@5", "MRR", "latency p95"):
         assert label in text
     assert text.splitlines()[2].split() == ["hybrid", "dense", "lexical"]
 
 
-@pytest.mark.slow
 def test_citebot_eval_json_parses(tiny: tuple[Path, Path]) -> None:
     figures = json.loads(citebot_eval(*tiny, "--json"))
     assert figures["questions"] == str(tiny[0])
