@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import secrets
 import time
@@ -193,6 +194,10 @@ class InteractionRecord:
     followups: list[dict[str, Any]] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     answered_at: float | None = None
+
+    def expire(self) -> None:
+        """Let the acknowledgement window pass now, as if the bot had waited too long."""
+        self.created = -math.inf
 
     @property
     def ack_latency(self) -> float | None:

@@ -122,14 +122,24 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[World]:
+def discord_articles(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
+    """The shipped articles, one full of mentions and one very long, indexed once; each test copies them."""
     root = tmp_path_factory.mktemp("discord")
     documents = root / "documents"
     shutil.copytree(REPO / "documents", documents)
     (documents / "bridge.md").write_text(MENTIONS_ARTICLE, encoding="utf-8")
     (documents / "long.md").write_text(long_article(), encoding="utf-8")
-    base = Settings(documents=documents, index=root / "index", _env_file=None)
-    build_index(base, embedder=embedder)
+    build_index(Settings(documents=documents, index=root / "index", _env_file=None), embedder=embedder)
+    return root
+
+
+@pytest.fixture
+def world(discord_articles: Path, tmp_path: Path, embedder: Any) -> Iterator[World]:
+    """A bot and a stand-in of Discord of this test's own, over its own copy of the index: no test
+    sees what another did (votes, cooldowns, rebuilds, recorded requests)."""
+    shutil.copytree(discord_articles, tmp_path / "world", symlinks=True)
+    documents = tmp_path / "world" / "documents"
+    base = Settings(documents=documents, index=tmp_path / "world" / "index", _env_file=None)
     engine = RecordingEngine(Engine.open(base, embedder))
 
     logs = Collect()
@@ -249,7 +259,7 @@ def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> Non
         return record, await world.standin.wait_answered(record)
 
     record, answer = world.run(body())
-    assert record.ack_type == 5 and record.ack_latency is not None and record.ack_latency < 3
+    assert record.ack_type == 5 and record.errors == [], "deferred inside the stand-in's 3 s window"
     assert any(word in description(answer) for word in DENIALS)
     followups = [
         r for r in world.standin.requests if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")
@@ -437,7 +447,7 @@ def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world:
 
     results = world.run(body(), timeout=180)
     for record, answer in results:
-        assert record.errors == [] and record.ack_latency is not None and record.ack_latency < 3
+        assert record.errors == [] and record.acked_at is not None, "acknowledged inside the 3 s window"
         assert answer["embeds"] or "don't cover" in answer["content"]
     assert_all_payloads_valid(world.standin)
 
