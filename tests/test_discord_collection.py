@@ -75,14 +75,23 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped articles indexed once with the hashing embedder; each test copies them."""
     root = tmp_path_factory.mktemp("collection")
-    documents = root / "documents"
-    shutil.copytree(REPO / "documents", documents)
-    settings = Settings(
-        documents=documents, index=root / "index", model=FAKE_MODEL, allow_private_urls=True, _env_file=None
-    )  # type: ignore[call-arg]
+    shutil.copytree(REPO / "documents", root / "documents")
+    settings = Settings(documents=root / "documents", index=root / "index", model=FAKE_MODEL, _env_file=None)  # type: ignore[call-arg]
     build_index(settings, embedder=HashingEmbedder())
+    return root
+
+
+@pytest.fixture
+def world(collection: Path, tmp_path: Path) -> Iterator[World]:
+    """A bot of this test's own over its own copy of the collection, so no test sees another's additions."""
+    root = tmp_path / "collection"
+    shutil.copytree(collection, root, symlinks=True)
+    settings = Settings(
+        documents=root / "documents", index=root / "index", model=FAKE_MODEL, allow_private_urls=True, _env_file=None
+    )  # type: ignore[call-arg]
     engine = Engine.open(settings, HashingEmbedder(), reader=None)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
