@@ -5,6 +5,7 @@ Fast tier: every index here is built with the hashing embedder.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from bot.store import builds as builds_module
 from bot.store import vectors as vectors_module
 from bot.store.builds import BuildWriter
 from bot.store.reading import Store, read_info
-from bot.store.schema import BUILD_FILE, BUILDS, CURRENT, VECTORS, current_build
+from bot.store.schema import BUILD_FILE, BUILDS, CURRENT, LOCK, VECTORS, current_build
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 
@@ -265,6 +267,35 @@ def test_a_build_killed_midway_leaves_the_previous_index_serving(index_copy: Set
     assert engine.info.articles == articles
     assert engine.ask("who denied the Wagner claims?").answered
     assert build(index_copy).articles == articles + 1
+
+
+def waiting_for_lock(inode: int) -> bool:
+    """Whether some process waits for a lock on this file (Linux lists blocked requests with ->)."""
+    return any("->" in line and line.split()[6].endswith(f":{inode}") for line in open("/proc/locks"))
+
+
+def test_builds_of_one_index_take_turns(index_copy: Settings) -> None:
+    """A second build waits for the first to finish, then builds on what it published."""
+    articles = Store.open(index_copy.index).info.articles
+    (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
+    finished = threading.Event()
+
+    def second_build() -> None:
+        build(index_copy)
+        finished.set()
+
+    with open(index_copy.index / LOCK) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        thread = threading.Thread(target=second_build)
+        thread.start()
+        inode = os.fstat(lock.fileno()).st_ino
+        deadline = time.monotonic() + 60
+        while not waiting_for_lock(inode) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert waiting_for_lock(inode) and not finished.is_set()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    thread.join(timeout=60)
+    assert finished.is_set() and Store.open(index_copy.index).info.articles == articles + 1
 
 
 def test_only_new_and_changed_articles_are_embedded(index_copy: Settings) -> None:

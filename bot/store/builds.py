@@ -6,6 +6,10 @@ vectors are the earlier build's segment files, hard-linked, plus one small new s
 is published by atomically replacing the ``CURRENT`` pointer: a reader never sees a half-built
 index, and a crashed build leaves the previous one serving (its rows are forgotten by the next).
 One build at a time: a lock file serialises builds of one index.
+
+Rows a build removes stay until no kept build (the published one and the one before) sees them, so
+an engine still on the previous build keeps working; until then they also count in the full-text
+index's bm25 statistics, which shifts lexical scores a little from those of a fresh build.
 """
 
 from __future__ import annotations
