@@ -521,7 +521,7 @@ def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) ->
     refusal, during, report, after = world.run(body(), timeout=200)
     assert "Manage Server" in refusal["content"] and refusal["flags"] & EPHEMERAL
     assert during["embeds"], "questions are still answered while the index is rebuilt"
-    assert "Indexed 4 articles" in report["content"] and "Questions now use it" in report["content"]
+    assert "Indexed 28 articles" in report["content"] and "Questions now use it" in report["content"]
     assert "lighthouse keeper" in description(after)
     assert "kept across rebuilds?" in [vote.question for vote in world.bot.feedback.votes()]
 
