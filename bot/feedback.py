@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.migrations import migrate
 from bot.models import Citation, Vote
 from bot.settings import Settings
 
@@ -119,10 +120,7 @@ class FeedbackStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.salt = installation_salt(path)
         with self._connect() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                connection.executescript(script)
-                connection.execute(f"PRAGMA user_version = {number:d}")
+            migrate(connection, MIGRATIONS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -260,16 +260,9 @@ class OnnxEmbedder:
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         try:
-            import onnxruntime
             from tokenizers import Tokenizer
 
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = THREADS
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(
-                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            session = cpu_session(self.folder / MODEL_FILE, THREADS)
             tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         except ImportError as error:
             raise ModelError(f"onnxruntime or tokenizers is not installed ({error}). Run `pip install .`.") from None
@@ -295,3 +288,14 @@ class OnnxEmbedder:
             feed = {n: np.asarray(columns[n], dtype=np.int64) for n in self.manifest.inputs}
             vectors[batch] = session.run(["embedding"], feed)[0]
         return vectors
+
+
+def cpu_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on the CPU with ``threads`` threads for one question at a time, quiet."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

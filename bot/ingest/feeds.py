@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.errors import CitebotError, FeedError
 from bot.ingest.download import download, normalise_url
 from bot.ingest.fetch import fetch_url, save_article, saved_urls, web_address
+from bot.migrations import migrate
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -282,10 +283,7 @@ class FeedStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                connection.executescript(script)
-                connection.execute(f"PRAGMA user_version = {number:d}")
+            migrate(connection, MIGRATIONS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.embed.onnx import cpu_session
 from bot.errors import ModelError
 from bot.read.encoding import encode_pairs, load_tokenizer
 
@@ -81,19 +82,11 @@ class Reader:
             return self._loaded
 
     def _open(self) -> tuple[onnxruntime.InferenceSession, Tokenizer, Calibration]:
-        import onnxruntime
-
         try:
             settings = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
             calibration = Calibration(**settings["calibration"])
             tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = THREADS
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(
-                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            session = cpu_session(self.folder / MODEL_FILE, THREADS)
         except FileNotFoundError as error:
             raise ModelError(f"The reading model is missing ({error.filename}). {RESTORE_HINT}") from None
         except Exception as error:  # onnxruntime and json raise many kinds for a damaged file

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
+from bot.migrations import migrate as run_migrations
 
 CURRENT = "CURRENT"
 BUILDS = "builds"
@@ -199,11 +200,8 @@ def digest(text: str) -> str:
 
 
 def migrate(connection: sqlite3.Connection) -> None:
-    """Bring the schema up to date through the numbered migrations."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        connection.executescript(script)
-        connection.execute(f"PRAGMA user_version = {number:d}")
+    """Bring the store's schema up to date through its numbered migrations."""
+    run_migrations(connection, MIGRATIONS)
 
 
 def current_build(index_dir: Path) -> Path | None:
