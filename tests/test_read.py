@@ -18,7 +18,7 @@ from bot.errors import ModelError
 from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer
 from bot.read.features import FEATURES
 from bot.read.linear import WEIGHTS_FILE, LinearScorer
-from bot.read.reader import MODEL_FOLDER, Reader, ReaderCandidate, best_span
+from bot.read.reader import MODEL_FOLDER, Reader, ReaderCandidate, TokenSpan, best_span
 from bot.render.terminal import render_json
 from bot.settings import Settings
 from tests.fakes import HashingEmbedder, KeywordReader
@@ -50,9 +50,42 @@ def test_a_sentence_without_neighbours_still_reads(tokenizer) -> None:
 def test_best_span_stays_inside_the_candidate_and_in_order() -> None:
     starts = np.array([9.0, 0.0, 1.0, 5.0, 0.0, 9.0])
     ends = np.array([9.0, 0.0, 3.0, 0.0, 4.0, 9.0])
-    assert best_span(starts, ends, first=1, count=4) == (2, 3)  # tokens 3..4 of the sequence
-    assert best_span(starts, ends, first=1, count=4, longest=1) == (2, 2)
+    assert best_span(starts, ends, first=1, count=4) == TokenSpan(2, 3, 9.0)  # tokens 3..4 of the sequence
+    assert best_span(starts, ends, first=1, count=4, longest=1) == TokenSpan(2, 2, 5.0)
     assert best_span(starts, ends, first=1, count=0) is None
+
+
+class ScriptedSession:
+    """Stands in for an onnxruntime session: the answer logit and span logits are given."""
+
+    def __init__(self, answer: float, no_answer: float, span: float) -> None:
+        self.answer, self.no_answer, self.span = answer, no_answer, span
+
+    def run(self, _outputs, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        rows, width = feeds["input_ids"].shape
+        starts = np.full((rows, width), -1e4, dtype=np.float32)
+        ends = starts.copy()
+        starts[:, 0] = ends[:, 0] = self.no_answer / 2
+        first = feeds["token_type_ids"].argmax(axis=1)  # the candidate's first token
+        starts[np.arange(rows), first] = ends[np.arange(rows), first] = self.span / 2
+        return [np.full(rows, self.answer, dtype=np.float32), starts, ends]
+
+
+@pytest.mark.parametrize(("no_answer", "span", "words"), [(0.0, 6.0, "Russia"), (8.0, 6.0, None)])
+def test_answer_words_only_when_a_span_outscores_no_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_answer: float, span: float, words: str | None
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(MODEL_FOLDER, folder, ignore=shutil.ignore_patterns("*.onnx"))
+    settings = json.loads((folder / "reader.json").read_text())
+    settings["calibration"] = {"scale": 1.0, "gap_scale": 0.5, "offset": 0.0}
+    (folder / "reader.json").write_text(json.dumps(settings))
+    monkeypatch.setattr("bot.read.reader.cpu_session", lambda *_: ScriptedSession(1.0, no_answer, span))
+    sentence = "Russia denied the claims."
+    (reading,) = Reader(folder).read("q?", [ReaderCandidate("", sentence, "")])
+    found = None if reading.answer_start is None else sentence[reading.answer_start : reading.answer_end]
+    assert found == words
+    assert reading.probability == pytest.approx(1 / (1 + np.exp(-(1.0 + 0.5 * (span - no_answer)))))
 
 
 def test_the_first_cut_reads_its_weights_by_name(tmp_path: Path) -> None:

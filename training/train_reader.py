@@ -46,6 +46,7 @@ OUTPUT = ROOT / "bot" / "read" / "model"
 WORK = ROOT / "training" / ".work"
 VALIDATION_POSITIONS = (0, 12, 24)  # v2.0 dev article positions (even, so never held out) kept for validation
 OTHER_PARAGRAPH_NEGATIVES = 1
+NO_ANSWER = (0, 0)  # the span target of a sentence that does not answer: [CLS]
 STOP = frozenset(
     "a an the of in on at to for from by with and or is are was were be been what which who whom whose when where "
     "why how did does do that this these those it its as into than then there their they he she his her".split()
@@ -170,7 +171,7 @@ def pairs_of(tokenizer, question: Question, rng: random.Random, max_paragraph: i
     spans = {i: (start, end) for i, start, end in reversed(question.answers)}  # the first gold answer wins
     pairs = []
     for position, (item, label) in enumerate(zip(inputs, labels, strict=True)):
-        span = (-1, -1)
+        span = (-1, -1) if label else NO_ANSWER
         index = chosen[position] if position < len(chosen) else -1
         if index in spans and spans[index][0] >= 0:
             start, end = spans[index]
@@ -183,7 +184,8 @@ def pairs_of(tokenizer, question: Question, rng: random.Random, max_paragraph: i
 
 class Reader(nn.Module):
     """The encoder, a head for "does it answer" over mean-pooled tokens (all, and the candidate's),
-    and a start/end head restricted to the candidate's tokens."""
+    and a start/end head over the candidate's tokens and [CLS], which stands for "no answer here"
+    (as in SQuAD 2.0 readers): the gap between the best span and [CLS] is a second, local verdict."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
@@ -207,7 +209,8 @@ class Reader(nn.Module):
         )
         answer_logit = self.answers(pooled).squeeze(-1)
         span = self.span(states)
-        outside = candidate.squeeze(-1) == 0
+        positions = torch.arange(states.shape[1], device=states.device)
+        outside = (candidate.squeeze(-1) == 0) & (positions != 0).unsqueeze(0)  # [CLS]: no answer here
         start_logits = span[..., 0].masked_fill(outside, -1e4)
         end_logits = span[..., 1].masked_fill(outside, -1e4)
         return answer_logit, start_logits, end_logits
@@ -256,89 +259,121 @@ def f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """The model's raw verdicts on one question's candidates."""
+
+    question: Question
+    candidates: list[tuple[str, str, str]]
+    logits: np.ndarray  # the answer head
+    gaps: np.ndarray  # best span minus [CLS]
+    spans: list[tuple[int, int]]  # character offsets of the best span inside each candidate sentence
+
+
 @torch.no_grad()
+def judge(model: Reader, tokenizer, question: Question, device: torch.device) -> Judged:
+    candidates = [
+        (
+            question.sentences[i - 1] if i else "",
+            s,
+            question.sentences[i + 1] if i + 1 < len(question.sentences) else "",
+        )
+        for i, s in enumerate(question.sentences)
+    ] + list(question.others)
+    inputs = encode_pairs(tokenizer, question.text, candidates)
+    ids, mask, types, _, _ = tensors([Pair(x.ids, x.types, 0.0, (-1, -1)) for x in inputs], device)
+    answer, start, end = (t.float().cpu().numpy() for t in model(ids, mask, types))
+    gaps, spans = [], []
+    for row, item in enumerate(inputs):
+        count = len(item.candidate_offsets)
+        if not count:
+            gaps.append(-1e4)
+            spans.append((0, 0))
+            continue
+        first, last, score = best_span(start[row], end[row], item.candidate_start, count)
+        gaps.append(score - (start[row, 0] + end[row, 0]))
+        spans.append((item.candidate_offsets[first][0], item.candidate_offsets[last][1]))
+    return Judged(question, candidates, answer, np.array(gaps), spans)
+
+
 def validate(model: Reader, tokenizer, questions: list[Question], device: torch.device) -> dict[str, float]:
-    """Question-level figures over each paragraph's sentences plus the hard negatives, and the
-    logistic calibration (scale, offset) of the answer logit fitted on these sentences."""
+    """Question-level figures over each paragraph's sentences plus the hard negatives, with the
+    confidence that ships: a logistic fit of (answer logit, span gap) on these sentences."""
     model.eval()
-    best_answerable, best_unanswerable, logits, labels = [], [], [], []
-    right = exact = overlap = answered = 0
-    for question in questions:
-        candidates = [
-            (
-                question.sentences[i - 1] if i else "",
-                s,
-                question.sentences[i + 1] if i + 1 < len(question.sentences) else "",
-            )
-            for i, s in enumerate(question.sentences)
-        ] + list(question.others)
-        inputs = encode_pairs(tokenizer, question.text, candidates)
-        pairs = [Pair(x.ids, x.types, 0.0, (-1, -1)) for x in inputs]
-        ids, mask, types, _, _ = tensors(pairs, device)
-        answer, start, end = (t.float().cpu() for t in model(ids, mask, types))
-        positive = {i for i, _, _ in question.answers}
-        logits.extend(answer.tolist())
-        labels.extend(1.0 if i in positive else 0.0 for i in range(len(candidates)))
-        top = int(answer.argmax())
-        (best_answerable if question.answerable else best_unanswerable).append(float(answer[top]))
-        if question.answerable:
-            answered += 1
-            right += top in positive
-            if top in positive:
-                item = inputs[top]
-                first, last = best_span(
-                    start[top].numpy(), end[top].numpy(), item.candidate_start, len(item.candidate_offsets)
-                )
-                text = candidates[top][1]
-                predicted = text[item.candidate_offsets[first][0] : item.candidate_offsets[last][1]]
-                golds = [text[s:e] for i, s, e in question.answers if i == top and s >= 0]
-                if golds:
-                    exact += any(
-                        " ".join(re.findall(r"\w+", predicted.casefold())) == " ".join(re.findall(r"\w+", g.casefold()))
-                        for g in golds
-                    )
-                    overlap += max(f1(predicted, g) for g in golds)
-    scale, offset = fit_logistic(np.array(logits), np.array(labels))
+    judged = [judge(model, tokenizer, question, device) for question in questions]
     model.train()
-    return {
-        "questions": len(questions),
-        "auroc_answerable_vs_unanswerable": auroc(best_answerable, best_unanswerable)
-        if best_unanswerable
-        else float("nan"),
+    features = np.concatenate([np.stack([j.logits, j.gaps], axis=1) for j in judged])
+    labels = np.concatenate(
+        [[1.0 if i in {a for a, _, _ in j.question.answers} else 0.0 for i in range(len(j.candidates))] for j in judged]
+    )
+    weights = fit_logistic(features, labels)
+    figures: dict[str, float] = {"questions": len(questions)}
+    for name, column in (("logit", 0), ("gap", 1), ("confidence", None)):
+        best_answerable, best_unanswerable = [], []
+        for j in judged:
+            scores = features_of(j) @ weights[:2] if column is None else features_of(j)[:, column]
+            (best_answerable if j.question.answerable else best_unanswerable).append(float(scores.max()))
+        figures[f"auroc_{name}"] = auroc(best_answerable, best_unanswerable) if best_unanswerable else float("nan")
+    right = exact = overlap = answered = 0
+    for j in judged:
+        if not j.question.answerable:
+            continue
+        answered += 1
+        top = int((features_of(j) @ weights[:2]).argmax())
+        positive = {i for i, _, _ in j.question.answers}
+        if top not in positive:
+            continue
+        right += 1
+        text = j.candidates[top][1]
+        predicted = text[j.spans[top][0] : j.spans[top][1]]
+        golds = [text[s:e] for i, s, e in j.question.answers if i == top and s >= 0]
+        if golds:
+            exact += any(normal(predicted) == normal(g) for g in golds)
+            overlap += max(f1(predicted, g) for g in golds)
+    return figures | {
         "right_sentence": right / max(answered, 1),
         "exact_match_when_right": exact / max(right, 1),
         "f1_when_right": overlap / max(right, 1),
-        "scale": scale,
-        "offset": offset,
+        "logit_scale": float(weights[0]),
+        "gap_scale": float(weights[1]),
+        "offset": float(weights[2]),
     }
 
 
-def best_span(start: np.ndarray, end: np.ndarray, first: int, count: int, longest: int = 30) -> tuple[int, int]:
-    """The best (start, end) token pair inside the candidate, as indices into its offsets."""
+def features_of(judged: Judged) -> np.ndarray:
+    return np.stack([judged.logits, judged.gaps], axis=1)
+
+
+def normal(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def best_span(start: np.ndarray, end: np.ndarray, first: int, count: int, longest: int = 30) -> tuple[int, int, float]:
+    """The best (start, end) token pair inside the candidate, as indices into its offsets, and its score."""
     s, e = start[first : first + count], end[first : first + count]
     table = s[:, None] + e[None, :]
     allowed = np.triu(np.ones_like(table, dtype=bool)) & ~np.triu(np.ones_like(table, dtype=bool), k=longest)
     table = np.where(allowed, table, -np.inf)
     flat = int(table.argmax())
-    return flat // count, flat % count
+    return flat // count, flat % count, float(table.flat[flat])
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 500) -> tuple[float, float]:
-    """Platt scaling: P = sigmoid(scale * x + offset), by Newton's method."""
-    w = np.array([1.0, 0.0])
-    features = np.stack([x, np.ones_like(x)], axis=1)
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 500) -> np.ndarray:
+    """P = sigmoid(x @ w[:-1] + w[-1]), by Newton's method (Platt scaling with several inputs)."""
+    features = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    w = np.zeros(features.shape[1])
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(features @ w)))
         gradient = features.T @ (p - y)
-        hessian = features.T @ (features * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        hessian = features.T @ (features * (p * (1 - p))[:, None]) + 1e-6 * np.eye(len(w))
         step = np.linalg.solve(hessian, gradient)
         w -= step
         if np.abs(step).max() < 1e-9:
             break
-    return float(w[0]), float(w[1])
+    return w
 
 
-def export(trained: Reader, base: Path, figures: dict, command: str) -> None:
+def export(trained: Reader, base: Path, figures: dict, command: str, output: Path) -> None:
     """ONNX with eager attention (it traces to plain ops), then int8 weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
@@ -365,13 +400,17 @@ def export(trained: Reader, base: Path, figures: dict, command: str) -> None:
         opset_version=17,
         dynamo=False,
     )
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(str(full), str(OUTPUT / "reader.onnx"), weight_type=QuantType.QInt8)
-    shutil.copyfile(tokenizer_path, OUTPUT / "tokenizer.json")
-    (OUTPUT / "reader.json").write_text(
+    output.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(str(full), str(output / "reader.onnx"), weight_type=QuantType.QInt8)
+    shutil.copyfile(tokenizer_path, output / "tokenizer.json")
+    (output / "reader.json").write_text(
         json.dumps(
             {
-                "calibration": {"scale": figures["scale"], "offset": figures["offset"]},
+                "calibration": {
+                    "scale": figures["logit_scale"],
+                    "gap_scale": figures["gap_scale"],
+                    "offset": figures["offset"],
+                },
                 "max_tokens": MAX_TOKENS,
                 "validation": figures,
                 "command": command,
@@ -385,12 +424,13 @@ def export(trained: Reader, base: Path, figures: dict, command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=float, default=1.5)
+    parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--paragraph-sentences", type=int, default=4, help="candidates per question from its paragraph")
+    parser.add_argument("--paragraph-sentences", type=int, default=5, help="candidates per question from its paragraph")
     parser.add_argument("--learning-rate", type=float, default=6e-5)
     parser.add_argument("--limit", type=int, default=0, help="train on this many questions only (a smoke test)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where the model goes (default: the shipped one)")
     arguments = parser.parse_args()
     command = "python training/train_reader.py " + " ".join(sys.argv[1:])
     started = time.monotonic()
@@ -465,9 +505,9 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), WORK / "reader.pt")
     figures = validate(model, tokenizer, validation, device)
-    export(model, base, figures, command)
+    export(model, base, figures, command, arguments.output)
     print(json.dumps(figures, indent=2))
-    print(f"{(time.monotonic() - started) / 60:.1f} min; wrote {OUTPUT}; command: {command}")
+    print(f"{(time.monotonic() - started) / 60:.1f} min; wrote {arguments.output}; command: {command}")
 
 
 if __name__ == "__main__":

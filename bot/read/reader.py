@@ -32,6 +32,7 @@ TOKENIZER_FILE = "tokenizer.json"
 SETTINGS_FILE = "reader.json"
 THREADS = 2
 LONGEST_ANSWER_TOKENS = 30
+NO_SPAN_GAP = -1e4  # the span score of a candidate with no tokens: never an answer
 RESTORE_HINT = (
     "Restore it with `git checkout -- bot/read/model` (or reinstall citebot), "
     "or rebuild it with `python training/train_reader.py`."
@@ -50,7 +51,8 @@ class ReaderCandidate:
 @dataclass(frozen=True)
 class Reading:
     """The reader's verdict on one candidate: calibrated probability that the sentence answers, its
-    raw logit, and the answer words as offsets into the sentence (None when no span stands out)."""
+    raw logit, and the answer words as offsets into the sentence (None when "no answer" outscores
+    every span)."""
 
     probability: float
     logit: float
@@ -60,11 +62,15 @@ class Reading:
 
 @dataclass(frozen=True)
 class Calibration:
+    """Logistic calibration of the two verdicts: the answer head's logit, and the gap between the
+    best answer span and the "no answer" position ([CLS]), fitted on validation articles."""
+
     scale: float
     offset: float
+    gap_scale: float = 0.0
 
-    def probability(self, logits: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.scale * logits + self.offset)))
+    def probability(self, logits: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.scale * logits + self.gap_scale * gaps + self.offset)))
 
 
 class Reader:
@@ -116,27 +122,39 @@ class Reader:
             )
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelError(f"The reading model in {self.folder} failed ({error}). {RESTORE_HINT}") from None
-        probabilities = calibration.probability(logits.astype(np.float64))
+        spans = [
+            best_span(starts[row], ends[row], item.candidate_start, len(item.candidate_offsets))
+            for row, item in enumerate(inputs)
+        ]
+        no_answer = starts[:, 0].astype(np.float64) + ends[:, 0]
+        gaps = np.array([NO_SPAN_GAP if span is None else span.score for span in spans]) - no_answer
+        probabilities = calibration.probability(logits.astype(np.float64), gaps)
         readings = []
-        for row, item in enumerate(inputs):
-            span = best_span(starts[row], ends[row], item.candidate_start, len(item.candidate_offsets))
+        for row, (item, span) in enumerate(zip(inputs, spans, strict=True)):
             answer_start = answer_end = None
-            if span is not None:
-                first, last = span
-                answer_start, answer_end = item.candidate_offsets[first][0], item.candidate_offsets[last][1]
+            if span is not None and gaps[row] > 0:
+                answer_start = item.candidate_offsets[span.first][0]
+                answer_end = item.candidate_offsets[span.last][1]
             readings.append(Reading(float(probabilities[row]), float(logits[row]), answer_start, answer_end))
         return readings
 
 
+@dataclass(frozen=True)
+class TokenSpan:
+    first: int
+    last: int
+    score: float
+
+
 def best_span(
     starts: np.ndarray, ends: np.ndarray, first: int, count: int, longest: int = LONGEST_ANSWER_TOKENS
-) -> tuple[int, int] | None:
+) -> TokenSpan | None:
     """The best (first, last) token pair of the candidate, as indices into its tokens, with
-    first <= last < first + longest; None for a candidate with no tokens."""
+    first <= last < first + longest, and its score; None for a candidate with no tokens."""
     if count == 0:
         return None
-    table = starts[first : first + count, None] + ends[None, first : first + count]
+    table = starts[first : first + count, None].astype(np.float64) + ends[None, first : first + count]
     rows, columns = np.indices(table.shape)
     table = np.where((columns >= rows) & (columns < rows + longest), table, -np.inf)
     flat = int(table.argmax())
-    return flat // count, flat % count
+    return TokenSpan(flat // count, flat % count, float(table.flat[flat]))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 GAPS_SHOWN = 20
 ADDED_SHOWN = 10
+P = ParamSpec("P")
+T = TypeVar("T")
 UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again."
 
 
@@ -62,6 +65,13 @@ def poll_summary(result: PollResult) -> str:
     return "\n".join(lines)
 
 
+def for_managers(command: Callable[P, T]) -> Callable[P, T]:
+    """Servers only; hidden from, and refused to, members without Manage Server."""
+    command = app_commands.guild_only()(command)
+    command = app_commands.checks.has_permissions(manage_guild=True)(command)
+    return app_commands.default_permissions(manage_guild=True)(command)
+
+
 class CollectionCog(commands.Cog):
     def __init__(self, bot: CitebotBot) -> None:
         self.bot = bot
@@ -77,9 +87,7 @@ class CollectionCog(commands.Cog):
 
     @app_commands.command(name="add", description="Add the article at an address to the collection.")
     @app_commands.describe(url="The article's http(s) address")
-    @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.has_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @for_managers
     async def add(self, interaction: discord.Interaction, url: str) -> None:
         from bot.ingest.fetch import add_url
 
@@ -100,9 +108,7 @@ class CollectionCog(commands.Cog):
 
     @app_commands.command(name="follow", description="Follow an RSS or Atom feed: its new articles are added.")
     @app_commands.describe(url="The feed's http(s) address")
-    @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.has_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @for_managers
     async def follow(self, interaction: discord.Interaction, url: str) -> None:
         from bot.ingest.feeds import follow_feed
 
@@ -116,9 +122,7 @@ class CollectionCog(commands.Cog):
         await interaction.followup.send(shorten(f"{poll_summary(result)} {state}".strip(), 2000), ephemeral=True)
 
     @app_commands.command(name="gaps", description="What people asked that the sources did not cover.")
-    @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.has_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @for_managers
     async def gaps(self, interaction: discord.Interaction) -> None:
         from bot.gaps import coverage_gaps
 
