@@ -56,6 +56,7 @@ def main() -> None:
                 engine.ask(question)
                 timings.append(time.perf_counter() - started)
     print("command:", shlex.join(["python", "benchmarks/latency.py", *sys.argv[1:]]))
+    print(f"judge: {engine.judge} (CITEBOT_READER decides)")
     print(f"index build from nothing: {build_seconds:.1f} s ({report.articles} articles, {report.passages} passages)")
     print(
         f"warm ask over {len(questions)} questions x {args.rounds}: "

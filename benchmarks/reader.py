@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     answerable, unanswerable = len(confidence[True]), len(confidence[False])
     spoke = max(answered[True], 1)
     print(f"SQuAD 2.0 dev, held-out articles (odd positions), over all {len(articles)} articles")
-    print(f"questions: {answerable} answerable, {unanswerable} unanswerable; min_score {engine.min_score:.4g}")
+    print(
+        f"questions: {answerable} answerable, {unanswerable} unanswerable; "
+        f"judge: {engine.judge}, min_score {engine.min_score:.4g}"
+    )
     print(f"AUROC of the confidence, answerable vs unanswerable: {auroc(confidence[True], confidence[False]):.3f}")
     print(f"answerable answered:                     {answered[True] / max(answerable, 1):.1%}")
     print(f"  quoted sentence holds a gold answer:   {holds_gold / spoke:.1%}")

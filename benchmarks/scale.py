@@ -273,10 +273,16 @@ def measure_latency(label: str, settings: Settings, questions: Sequence[str]) ->
         ask_times.append(time.perf_counter() - started)
     p50, p95, embed = percentile(ask_times, 0.5), percentile(ask_times, 0.95), percentile(embed_times, 0.5)
     key = label.split()[0]
-    FIGURES[f"latency_{key}"] = {"p50": p50, "p95": p95, "embed_p50": embed, "questions": len(questions)}
+    FIGURES[f"latency_{key}"] = {
+        "p50": p50,
+        "p95": p95,
+        "embed_p50": embed,
+        "questions": len(questions),
+        "judge": engine.judge,
+    }
     say(
         f"  {engine.info.articles:,} articles, {engine.info.passages:,} passages, {len(questions)} questions, "
-        f"{type(embedder).__name__}: ask p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; "
+        f"{type(embedder).__name__}, judge {engine.judge}: ask p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; "
         f"embedding one query p50 {embed * 1000:.1f} ms; p50 / embed = {p50 / embed:.1f}x (target <= 2.5x)"
     )
 

@@ -107,6 +107,11 @@ class Engine:
             return self.settings.min_score
         return self._min_score
 
+    @property
+    def judge(self) -> str:
+        """Who decides which sentence answers: "reader" (the trained model) or "first_cut" (linear)."""
+        return "first_cut" if self.reader is None else "reader"
+
     def articles(self) -> tuple[IndexedArticle, ...]:
         return self._retriever.store.articles()
 

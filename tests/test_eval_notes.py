@@ -17,7 +17,7 @@ def result(mode: RetrievalMode, quoted: tuple[str, ...]) -> QuestionResult:
 
 def report(*results: QuestionResult) -> EvalReport:
     modes = tuple(summarise(results, mode) for mode in ALL_MODES)
-    return EvalReport("q.jsonl", 0.5, None, modes, results)
+    return EvalReport("q.jsonl", "first_cut", 0.5, None, modes, results)
 
 
 def test_the_best_mode_is_named_and_a_tie_says_the_questions_cannot_tell() -> None:

@@ -286,6 +286,7 @@ class FakeEngine:
     """Answers from a table: question -> (ranked sentences, top score); abstains below min_score."""
 
     min_score = 0.5
+    judge = "first_cut"
 
     def __init__(self, table: dict[str, tuple[list[str], float]]) -> None:
         self.table = table

@@ -26,6 +26,8 @@ ALL_MODES: tuple[RetrievalMode, ...] = (RetrievalMode.HYBRID, RetrievalMode.DENS
 @dataclass(frozen=True)
 class EvalReport:
     source: str
+    judge: str
+    """Who chose the sentences: "reader" or "first_cut" (``Engine.judge``)."""
     min_score: float
     suggested_min_score: float | None
     """The threshold :func:`calibrate` picks on these results (hybrid). Adopt it only from a dev set."""
@@ -40,6 +42,9 @@ class EvalEngine(Protocol):
     def min_score(self) -> float:
         """The threshold in use: CITEBOT_MIN_SCORE if set, else the one recorded with the index."""
         ...
+
+    @property
+    def judge(self) -> str: ...
 
     def trace(self, question: str, *, mode: RetrievalMode) -> Trace: ...
 
@@ -101,6 +106,7 @@ def run_eval(
     calibrating = any(r.question.answerable for r in hybrid) and not all(r.question.answerable for r in hybrid)
     return EvalReport(
         source=source,
+        judge=engine.judge,
         min_score=engine.min_score,
         suggested_min_score=calibrate(hybrid) if calibrating else None,
         modes=tuple(summarise(results, mode) for mode in modes),

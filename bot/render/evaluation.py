@@ -35,12 +35,16 @@ def mode_name(mode: RetrievalMode) -> str:
     return mode.name.lower()
 
 
+JUDGES = {"reader": "trained reader", "first_cut": "linear first cut"}
+
+
 def render_text(report: EvalReport) -> str:
     """The figures as a table: one row per metric, one column per retrieval mode."""
     first = report.modes[0]
     header = (
         f"citebot eval {report.source}: {first.answerable} answerable, {first.unanswerable} unanswerable "
-        f"({first.off_topic} off-topic, {first.near_topic} near-topic); min_score {report.min_score:.4g}"
+        f"({first.off_topic} off-topic, {first.near_topic} near-topic); "
+        f"judged by the {JUDGES.get(report.judge, report.judge)}, min_score {report.min_score:.4g}"
     )
     width = max(len(label) for label, _, _ in _ROWS) + 2
     lines = [header, "", " " * width + "".join(f"{mode_name(m.mode):>10}" for m in report.modes)]
@@ -84,6 +88,7 @@ def report_dict(report: EvalReport) -> dict[str, object]:
     """The figures as plain JSON values: the output format, not a border between modules."""
     return {
         "questions": report.source,
+        "judge": report.judge,
         "min_score": report.min_score,
         "suggested_min_score": report.suggested_min_score,
         "modes": {
