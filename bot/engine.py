@@ -8,7 +8,6 @@ finishes on the index it started with.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -30,10 +29,12 @@ from bot.store.schema import CURRENT, current_build
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-# The trained reader judges only when CITEBOT_READER=1: at this round's training it separates answerable
-# from unanswerable questions less well than hoped (see bot/read/model/MODEL_CARD.md), so the linear
-# first cut stays the default judge until a better reader is trained.
-SHIPPED_READER = Reader() if os.environ.get("CITEBOT_READER") == "1" else None
+SHIPPED_READER = Reader()  # loads on the first question it reads
+
+
+def judging_reader(settings: Settings, reader: SentenceReader | None = SHIPPED_READER) -> SentenceReader | None:
+    """The reader that judges under these settings: none when CITEBOT_READER=0."""
+    return reader if settings.reader else None
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.reader = reader
+        self.reader = judging_reader(settings, reader)
         self.scorer = LinearScorer.load()
-        self._min_score = abstention_threshold(reader)
+        self._min_score = abstention_threshold(self.reader)
         self._retriever = Retriever(self._checked(store), embedder)
         self._swap = threading.Lock()
         self._published = self._pointer_stamp()

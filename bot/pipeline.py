@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
-from bot.engine import SHIPPED_READER, Engine, check_question
+from bot.engine import Engine, check_question, judging_reader
 from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
@@ -84,7 +84,9 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
                 f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
                 + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
             )
-        min_score = settings.min_score if settings.min_score is not None else abstention_threshold(SHIPPED_READER)
+        min_score = settings.min_score
+        if min_score is None:
+            min_score = abstention_threshold(judging_reader(settings))
         stored = len(changed) + len(added) - len(skipped)
         nothing_changed = not (removed or changed or stored)
         if writer.base_info is not None and nothing_changed and writer.base_info.min_score == min_score:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     index: Path = Path("index")
     model: str = DEFAULT_MODEL
     min_score: float | None = None
+    reader: bool = True
+    """False: the linear first cut judges alone (faster, no answer words, no near-topic abstention)."""
     feed_max_new: int = Field(default=50, ge=1)
     allow_private_urls: bool = False
 

@@ -131,6 +131,15 @@ def test_nothing_the_reader_accepts_means_an_honest_abstention(fake_settings: Se
     assert answer.confidence == pytest.approx(0.1), "the best verdict is kept for coverage-gap records"
 
 
+
+def test_the_reader_reads_a_follow_up_with_its_thread_and_nothing_without_one(fake_settings: Settings) -> None:
+    reader = KeywordReader("denied")
+    engine = Engine.open(fake_settings, HashingEmbedder(), reader=reader)
+    assert not engine.ask("why?").answered and reader.read_calls == [], "no word that carries meaning"
+    assert engine.ask("why?", context=DENIED).answered
+    assert reader.read_calls == [(f"{DENIED}\nwhy?", 6)]
+
+
 def test_without_a_reader_the_first_cut_decides(fake_settings: Settings) -> None:
     answer = Engine.open(fake_settings, HashingEmbedder(), reader=None).ask(DENIED)
     assert answer.answered

