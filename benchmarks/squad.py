@@ -26,6 +26,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "bench" / "squad-dev-v1.1.json.gz"
+READER_HELD_OUT = REPO.parent / "shared" / "bench" / "dev-v2.0.json.gz"
 DEFAULT_WORK = Path("/tmp/citebot-squad")
 LICENSE_NOTE = "SQuAD v1.1 dev (Rajpurkar et al., 2016); Wikipedia text, CC BY-SA 4.0"
 T = TypeVar("T")
@@ -164,23 +166,32 @@ def open_engine(settings: Settings, stamp: Path, rebuild: bool) -> Engine:
     return Engine.open(settings)
 
 
-def held_out_report(report: EvalReport, questions_path: Path) -> EvalReport | None:
-    """The same run's figures on the odd pages only: the fold `benchmarks/fit_scorer.py` never fits on."""
+def held_out_report(
+    report: EvalReport, questions_path: Path, keep: Callable[[dict], bool], label: str
+) -> EvalReport | None:
+    """The same run's figures on the questions whose record ``keep`` accepts: a fold that something
+    never learnt from."""
     from bot.evaluation.metrics import summarise
     from bot.evaluation.run import EvalReport
 
-    lines = questions_path.read_text(encoding="utf-8").splitlines()
-    pages = [json.loads(line)["page"] for line in lines]
-    results = tuple(r for r in report.results if pages[r.question.line - 1] % 2 == 1)
+    records = [json.loads(line) for line in questions_path.read_text(encoding="utf-8").splitlines()]
+    results = tuple(r for r in report.results if keep(records[r.question.line - 1]))
     if not results:
         return None
     return EvalReport(
-        source=f"{report.source}, odd pages only (held out from fit_scorer)",
+        source=f"{report.source}, {label}",
+        judge=report.judge,
         min_score=report.min_score,
         suggested_min_score=None,
         modes=tuple(summarise(results, mode.mode) for mode in report.modes),
         results=results,
     )
+
+
+def reader_held_out_titles(path: Path = READER_HELD_OUT) -> frozenset[str]:
+    """The pages the trained reader never read: the SQuAD 2.0 dev articles at odd positions."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return frozenset(article["title"] for article in json.load(handle)["data"][1::2])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -240,10 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     (args.work / "misses-hybrid.txt").write_text(render_misses(result) + "\n", encoding="utf-8")
     print()
     print(render_text(result))
-    held_out = held_out_report(result, questions_path)
-    if args.fold == "all" and held_out is not None:
-        print()
-        print(render_text(held_out))
+    unread = {page for page, article in enumerate(articles) if article.title in reader_held_out_titles()}
+    folds = [
+        (lambda record: record["page"] % 2 == 1, "odd pages only (held out from fit_scorer)"),
+        (lambda record: record["page"] in unread, "pages the reader never trained on (SQuAD 2.0 dev, odd positions)"),
+    ]
+    for keep, label in folds if args.fold == "all" else folds[1:]:
+        held_out = held_out_report(result, questions_path, keep, label)
+        if held_out is not None:
+            print()
+            print(render_text(held_out))
     print()
     print(f"data: {LICENSE_NOTE}, {args.data}")
     print(f"eval took {elapsed:.0f} s; JSON in {args.work / 'report.json'}, misses in {args.work}")
