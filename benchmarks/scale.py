@@ -283,7 +283,7 @@ def measure_latency(label: str, settings: Settings, questions: Sequence[str]) ->
     say(
         f"  {engine.info.articles:,} articles, {engine.info.passages:,} passages, {len(questions)} questions, "
         f"{type(embedder).__name__}, judge {engine.judge}: ask p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; "
-        f"embedding one query p50 {embed * 1000:.1f} ms; p50 / embed = {p50 / embed:.1f}x (target <= 2.5x)"
+        f"embedding one query p50 {embed * 1000:.1f} ms; p50 / embed = {p50 / embed:.1f}x"
     )
 
 
