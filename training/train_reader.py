@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.ingest.chunk import split_sentences  # noqa: E402
 from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer  # noqa: E402
+from bot.read.reader import NO_SPAN_GAP, best_span  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "bench"
 OUTPUT = ROOT / "bot" / "read" / "model"
@@ -97,6 +98,11 @@ def load_squad() -> tuple[list[dict], set[str], set[str]]:
     return articles, held_out, validation
 
 
+def neighbours(sentences: tuple[str, ...], i: int) -> tuple[str, str, str]:
+    """Sentence ``i`` with the sentences around it, as the reader sees it ("" at a paragraph's edge)."""
+    return (sentences[i - 1] if i else "", sentences[i], sentences[i + 1] if i + 1 < len(sentences) else "")
+
+
 def squad_questions(article: dict) -> list[Question]:
     paragraphs = []
     for paragraph in article["paragraphs"]:
@@ -121,11 +127,8 @@ def squad_questions(article: dict) -> list[Question]:
             overlap.sort(key=lambda item: (-item[0], item[1]))
             others = []
             for _, k in overlap[:OTHER_PARAGRAPH_NEGATIVES]:
-                q, i, text = every[k]
-                siblings = paragraphs[q][1]
-                others.append(
-                    (siblings[i - 1].text if i else "", text, siblings[i + 1].text if i + 1 < len(siblings) else "")
-                )
+                q, i, _ = every[k]
+                others.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i))
             answers = []
             for answer in qa.get("answers", []):
                 start = answer["answer_start"]
@@ -163,10 +166,7 @@ def pairs_of(tokenizer, question: Question, rng: random.Random, max_paragraph: i
     negatives = [i for i in range(len(sentences)) if i not in positive]
     rng.shuffle(negatives)
     chosen = sorted(positive | set(negatives[: max(0, max_paragraph - len(positive))]))
-    candidates = [
-        (sentences[i - 1] if i else "", sentences[i], sentences[i + 1] if i + 1 < len(sentences) else "")
-        for i in chosen
-    ] + list(question.others)
+    candidates = [neighbours(sentences, i) for i in chosen] + list(question.others)
     labels = [1.0 if i in positive else 0.0 for i in chosen] + [0.0] * len(question.others)
     inputs = encode_pairs(tokenizer, question.text, candidates)
     spans = {i: (start, end) for i, start, end in reversed(question.answers)}  # the first gold answer wins
@@ -273,27 +273,19 @@ class Judged:
 
 @torch.no_grad()
 def judge(model: Reader, tokenizer, question: Question, device: torch.device) -> Judged:
-    candidates = [
-        (
-            question.sentences[i - 1] if i else "",
-            s,
-            question.sentences[i + 1] if i + 1 < len(question.sentences) else "",
-        )
-        for i, s in enumerate(question.sentences)
-    ] + list(question.others)
+    candidates = [neighbours(question.sentences, i) for i in range(len(question.sentences))] + list(question.others)
     inputs = encode_pairs(tokenizer, question.text, candidates)
     ids, mask, types, _, _ = tensors([Pair(x.ids, x.types, 0.0, (-1, -1)) for x in inputs], device)
     answer, start, end = (t.float().cpu().numpy() for t in model(ids, mask, types))
     gaps, spans = [], []
     for row, item in enumerate(inputs):
-        count = len(item.candidate_offsets)
-        if not count:
-            gaps.append(-1e4)
+        span = best_span(start[row], end[row], item.candidate_start, len(item.candidate_offsets))
+        if span is None:
+            gaps.append(NO_SPAN_GAP)
             spans.append((0, 0))
             continue
-        first, last, score = best_span(start[row], end[row], item.candidate_start, count)
-        gaps.append(score - (start[row, 0] + end[row, 0]))
-        spans.append((item.candidate_offsets[first][0], item.candidate_offsets[last][1]))
+        gaps.append(span.score - (start[row, 0] + end[row, 0]))
+        spans.append((item.candidate_offsets[span.first][0], item.candidate_offsets[span.last][1]))
     return Judged(question, candidates, answer, np.array(gaps), spans)
 
 
@@ -347,16 +339,6 @@ def features_of(judged: Judged) -> np.ndarray:
 
 def normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
-
-
-def best_span(start: np.ndarray, end: np.ndarray, first: int, count: int, longest: int = 30) -> tuple[int, int, float]:
-    """The best (start, end) token pair inside the candidate, as indices into its offsets, and its score."""
-    s, e = start[first : first + count], end[first : first + count]
-    table = s[:, None] + e[None, :]
-    allowed = np.triu(np.ones_like(table, dtype=bool)) & ~np.triu(np.ones_like(table, dtype=bool), k=longest)
-    table = np.where(allowed, table, -np.inf)
-    flat = int(table.argmax())
-    return flat // count, flat % count, float(table.flat[flat])
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 500) -> np.ndarray:
