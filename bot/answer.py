@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 from bot.models import Answer, Citation, Passage
+from bot.read.thresholds import Thresholds
 from bot.recency import newest_first_when_asked
 
 log = logging.getLogger(__name__)
@@ -14,18 +15,23 @@ log = logging.getLogger(__name__)
 CITATIONS = 3
 
 
-def answer(question: str, passages: tuple[Passage, ...], min_score: float) -> Answer:
-    """Cite the passages whose best sentence scores at least ``min_score``, best first.
+def answer(question: str, passages: tuple[Passage, ...], thresholds: Thresholds) -> Answer:
+    """Answer when the best passage's sentence reaches ``thresholds.answer``; cite it first, then the
+    others that reach ``thresholds.support`` on their own, best first.
 
     Citations quoting the same sentence (syndicated copies) collapse into one that names the others.
-    The first three are the answer; the next three are kept for "more sources".
+    The first three are the answer; the next three are kept for "more sources". Answer words stay
+    only where the span is sure (``thresholds.answer_words``).
     """
+    confidence = round(max((passage.score for passage in passages), default=0.0), 4)
+    if not passages or passages[0].score < thresholds.answer:
+        return Answer(question=question, answered=False, confidence=confidence)
     citations: list[Citation] = []
     seen: dict[str, int] = {}
     for passage in passages:
-        if passage.score < min_score:
+        if citations and passage.score < thresholds.support:
             continue
-        citation = cite(passage)
+        citation = cite(passage, thresholds.answer_words)
         if citation is None:
             continue
         key = fold(citation.sentence)
@@ -42,14 +48,17 @@ def answer(question: str, passages: tuple[Passage, ...], min_score: float) -> An
         answered=bool(citations),
         citations=tuple(citations[:CITATIONS]),
         more=tuple(citations[CITATIONS : 2 * CITATIONS]),
-        confidence=round(max((passage.score for passage in passages), default=0.0), 4),
+        confidence=confidence,
     )
 
 
-def cite(passage: Passage) -> Citation | None:
+def cite(passage: Passage, sure_words: float = 0.0) -> Citation | None:
     """A citation whose sentence is proved to be an exact substring of its passage and article, and
-    whose answer words, when there are any, an exact substring of the sentence."""
+    whose answer words, when there are any and their span confidence reaches ``sure_words``, an exact
+    substring of the sentence."""
     sentence, answer_words, text = passage.sentence, passage.answer, passage.article.text
+    if passage.answer_confidence < sure_words:
+        answer_words = None
     inside = sentence.start - passage.start
     if (
         text[sentence.start : sentence.end] != sentence.text

@@ -20,7 +20,8 @@ from bot.ingest.chunk import ChunkingSettings
 from bot.models import Answer, IndexedArticle, IndexInfo, Passage, RetrievalMode
 from bot.read.linear import LinearScorer
 from bot.read.reader import Reader
-from bot.read.stage import SentenceReader, abstention_threshold, read_passages
+from bot.read.stage import JudgedSentence, SentenceReader, read_passages
+from bot.read.thresholds import Thresholds, load_thresholds
 from bot.retrieve.search import RetrievedPassage, Retriever
 from bot.settings import Settings
 from bot.store.reading import Store
@@ -39,12 +40,14 @@ def judging_reader(settings: Settings, reader: SentenceReader | None = SHIPPED_R
 
 @dataclass(frozen=True)
 class Trace:
-    """Everything one question went through, for evaluation: what retrieval ranked, what reading
-    judged, and the answer."""
+    """Everything one question went through, for evaluation and ``--explain``: what retrieval ranked,
+    every sentence reading judged, the passages it kept, the thresholds in force and the answer."""
 
     retrieved: tuple[RetrievedPassage, ...]
     read: tuple[Passage, ...]
     answer: Answer
+    judged: tuple[JudgedSentence, ...] = ()
+    thresholds: Thresholds | None = None
 
 
 def check_question(question: str) -> str:
@@ -73,7 +76,7 @@ class Engine:
         self.embedder = embedder
         self.reader = judging_reader(settings, reader)
         self.scorer = LinearScorer.load()
-        self._min_score = abstention_threshold(self.reader)
+        self.thresholds = load_thresholds(self.judge, settings.min_score)
         self._retriever = Retriever(self._checked(store), embedder)
         self._swap = threading.Lock()
         self._published = self._pointer_stamp()
@@ -102,11 +105,8 @@ class Engine:
 
     @property
     def min_score(self) -> float:
-        """CITEBOT_MIN_SCORE, else the read stage's calibrated threshold. The index records the one
-        in use when it was built; a recalibration takes effect without a rebuild."""
-        if self.settings.min_score is not None:
-            return self.settings.min_score
-        return self._min_score
+        """The answer threshold in use: CITEBOT_MIN_SCORE, else the calibrated one (``bot/read/thresholds.py``)."""
+        return self.thresholds.answer
 
     @property
     def judge(self) -> str:
@@ -132,7 +132,8 @@ class Engine:
         query = retriever.query(question, context)
         retrieved = retriever.retrieve(query, mode)
         read = read_passages(query, retrieved, self.scorer, self.reader)
-        return Trace(retrieved, read, answer(question, read, self.min_score))
+        replied = answer(question, read.passages, self.thresholds)
+        return Trace(retrieved, read.passages, replied, read.judged, self.thresholds)
 
     def refresh(self) -> bool:
         """Swap in the published index if it changed since the one in use. A new build that cannot

@@ -110,6 +110,8 @@ class Passage:
     score: float
     sentence: Sentence
     answer: Span | None = None
+    answer_confidence: float = 0.0
+    """How sure the reader's span head is of exactly these answer words."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,6 @@ class IndexInfo:
     model: str
     dimension: int
     chunking: str
-    min_score: float
     built_at: str
     articles: int
     passages: int

@@ -13,13 +13,12 @@ from tqdm import tqdm
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
-from bot.engine import Engine, check_question, judging_reader
+from bot.engine import Engine, check_question
 from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
 from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
 from bot.models import IndexInfo
-from bot.read.stage import abstention_threshold
 from bot.settings import Settings
 from bot.store.builds import BuildWriter, PendingSentence
 from bot.store.reading import read_info
@@ -84,12 +83,9 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
                 f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
                 + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
             )
-        min_score = settings.min_score
-        if min_score is None:
-            min_score = abstention_threshold(judging_reader(settings))
         stored = len(changed) + len(added) - len(skipped)
         nothing_changed = not (removed or changed or stored)
-        if writer.base_info is not None and nothing_changed and writer.base_info.min_score == min_score:
+        if writer.base_info is not None and nothing_changed:
             writer.discard()
             return BuildReport(
                 articles, passages, sentences, 0, 0, 0, len(previous), 0, tuple(skipped),
@@ -105,7 +101,6 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
             model=settings.model,
             dimension=writer.dimension,
             chunking=chunking.describe(),
-            min_score=min_score,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             articles=articles,
             passages=passages,

@@ -4,6 +4,7 @@ and the bot's options never leak into the core."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +29,13 @@ class Settings(BaseSettings):
     """False: the linear first cut judges alone (faster, no answer words, no near-topic abstention)."""
     feed_max_new: int = Field(default=50, ge=1)
     allow_private_urls: bool = False
+
+    @field_validator("min_score")
+    @classmethod
+    def _min_score_is_a_probability(cls, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and 0 <= value <= 1):
+            raise ValueError(f"must be a number from 0 to 1 (the confidence a reply needs), not {value}")
+        return value
 
     @field_validator("model")
     @classmethod

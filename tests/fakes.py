@@ -51,7 +51,7 @@ class KeywordReader:
         self.read_calls: list[tuple[str, int]] = []
 
     def read(self, question: str, candidates: list) -> list:
-        from bot.read.reader import Reading
+        from bot.read.reader import AnswerWords, Reading
 
         self.read_calls.append((question, len(candidates)))
         readings = []
@@ -59,6 +59,6 @@ class KeywordReader:
             text = candidate.sentence
             answers = all(keyword in text.casefold() for keyword in self.keywords)
             words = re.search(r"\d[\d,.]*|(?:[A-Z][\w-]+ )*[A-Z][\w-]+", text[1:])
-            start, end = (words.start() + 1, words.end() + 1) if words else (None, None)
-            readings.append(Reading(0.9 if answers else 0.1, 2.0 if answers else -2.0, start, end))
+            found = AnswerWords(words.start() + 1, words.end() + 1, 0.95) if words else None
+            readings.append(Reading(0.9 if answers else 0.1, 2.0 if answers else -2.0, found))
         return readings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.engine import Trace
 from bot.errors import CitebotError
-from bot.evaluation.calibration import calibrate
+from bot.evaluation.calibration import calibrate, calibrate_thresholds
 from bot.evaluation.metrics import (
     QuestionResult,
     contains_evidence,
@@ -172,23 +173,24 @@ def test_calibrate_keeps_answering_then_abstains_as_much_as_it_can() -> None:
     assert calibrate(results, answered_at_least=0.75) == pytest.approx(0.55)
 
 
-def test_calibrate_falls_back_to_balance_when_nothing_answers_enough() -> None:
-    results = [
-        *(scored(Kind.ANSWERABLE, s) for s in (0.8, 0.7, 0.6)),
-        *(scored(Kind.OFF_TOPIC, s) for s in (0.1, 0.65)),
-        *(scored(Kind.NEAR_TOPIC, s) for s in (0.5,)),
-    ]
-    # No threshold above the off-topic 0.65 answers 95 %: 0.675 answers 2 of 3 and abstains on all.
-    assert calibrate(results) == pytest.approx(0.675)
-
-
-def test_calibrate_abstains_on_every_off_topic_question_even_at_a_cost() -> None:
+def test_calibrate_answers_first_even_where_an_off_topic_question_scores_high() -> None:
     results = [
         *(scored(Kind.ANSWERABLE, s) for s in (0.8, 0.7, 0.6)),
         scored(Kind.OFF_TOPIC, 0.75),
         scored(Kind.NEAR_TOPIC, 0.1),
     ]
-    assert calibrate(results) == pytest.approx(0.775)
+    chosen = calibrate_thresholds(results)
+    assert chosen.answer == pytest.approx(0.35), "abstaining on answerable questions is the worse failure"
+    assert "100.0% answered, 50.0% abstained" in chosen.objective
+
+
+def test_the_support_threshold_keeps_further_sentences_that_hold_the_evidence() -> None:
+    answered = replace(
+        scored(Kind.ANSWERABLE, 0.9), read_scores=(0.9, 0.6, 0.5, 0.2), read_hits=(True, True, False, False)
+    )
+    again = replace(scored(Kind.ANSWERABLE, 0.8), read_scores=(0.8, 0.4, 0.3), read_hits=(True, True, False))
+    chosen = calibrate_thresholds([answered, again, scored(Kind.NEAR_TOPIC, 0.1)])
+    assert chosen.support == pytest.approx(0.35), "keeps both evidence sentences (0.6, 0.4) at the best F1"
 
 
 def test_calibrate_breaks_ties_by_the_widest_margin() -> None:

@@ -13,7 +13,7 @@ from bot.engine import MAX_QUESTION_CHARS, Engine, check_question
 from bot.errors import QuestionError
 from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.models import RetrievalMode
-from bot.read.stage import abstention_threshold
+from bot.read.thresholds import load_thresholds
 from bot.settings import Settings
 from tests.conftest import DENIALS, FAKE_ANSWERABLE, ROOT
 from tests.fakes import HashingEmbedder
@@ -22,7 +22,7 @@ from tests.fakes import HashingEmbedder
 def test_the_first_cut_abstains_below_its_threshold_unless_citebot_min_score_says_otherwise(
     fake_engine: Engine, fake_settings: Settings
 ) -> None:
-    assert fake_engine.min_score == abstention_threshold(None)
+    assert fake_engine.min_score == load_thresholds("first_cut").answer
     assert fake_engine.ask(FAKE_ANSWERABLE).answered
     strict = Engine.open(fake_settings.model_copy(update={"min_score": 0.999999}), HashingEmbedder(), reader=None)
     assert strict.min_score == 0.999999
@@ -147,7 +147,7 @@ def test_a_follow_up_that_means_nothing_alone_is_answered_from_its_thread(engine
 def test_the_reader_abstains_below_its_threshold_unless_citebot_min_score_says_otherwise(
     engine: Engine, shipped_settings: Settings
 ) -> None:
-    assert engine.min_score == abstention_threshold(engine.reader)
+    assert engine.min_score == load_thresholds("reader").answer
     question = "who denied the Wagner claims?"
     assert engine.ask(question).answered
     strict = Engine.open(shipped_settings.model_copy(update={"min_score": 0.999999}), engine.embedder, engine.reader)

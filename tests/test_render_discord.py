@@ -24,7 +24,6 @@ INFO = IndexInfo(
     model="m",
     dimension=384,
     chunking="c",
-    min_score=0.3,
     built_at="2025-11-25T13:14:00+00:00",
     articles=12,
     passages=345,

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.read.thresholds import thresholds_for
 from bot.settings import Settings
 from bot.store.reading import Store
 from bot.store.stats import index_stats
@@ -38,7 +39,8 @@ def test_stats_reports_the_index(fake_settings: Settings) -> None:
     assert shown["Model"] == f"{info.model} ({info.dimension} dimensions)"
     assert shown["Query model"] == "none, queries load sentence-transformers"
     assert shown["Built"] == info.built_at
-    assert shown["Min score"] == f"{info.min_score:g} (recorded with the index)"
+    used = thresholds_for(fake_settings).answer
+    assert shown["Min score"] == f"{used:g} (bot/read/thresholds.json (reader))", "the threshold the engine uses"
     megabytes = float(shown["Size on disk"].removesuffix(" MB").replace(",", ""))
     assert megabytes > 0.1
 
@@ -48,8 +50,7 @@ def test_stats_loads_no_vectors(fake_settings: Settings, monkeypatch: pytest.Mon
         raise AssertionError("stats loaded vectors")
 
     monkeypatch.setattr(faiss, "read_index", no_vectors)
-    figures = index_stats(fake_settings.index, 0.61)
-    assert figures.min_score == 0.61 and figures.recorded_min_score != 0.61
+    figures = index_stats(fake_settings.index)
     assert figures.sentences > figures.passages >= figures.articles > 0
 
 

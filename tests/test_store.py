@@ -66,7 +66,6 @@ def test_the_build_record_is_read_without_loading_vectors(index_copy: Settings, 
     assert build_folder is not None
     info = read_info(build_folder)
     assert info.model == FAKE_MODEL and info.dimension == 384 and info.articles >= 1
-    assert 0 < info.min_score < 1
 
 
 def test_vectors_are_unit_length_and_keyed_by_sentence_rowid(fake_settings: Settings) -> None:
@@ -117,7 +116,7 @@ def damage(settings: Settings, how: str) -> None:
         with sqlite3.connect(store) as connection:
             info = json.loads(connection.execute("SELECT info FROM builds").fetchone()[0])
             if how == "record with a field less":
-                del info["min_score"]
+                del info["built_at"]
             elif how == "record with an unknown field":
                 info["colour"] = "blue"
             value = "{broken" if how == "unreadable record" else json.dumps(info)

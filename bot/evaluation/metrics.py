@@ -38,6 +38,10 @@ class QuestionResult:
     top_score: float | None
     """The best sentence's score (the answer's confidence): what abstention compares with min_score."""
     seconds: float
+    read_scores: tuple[float, ...] = ()
+    """The score of each read passage's best sentence, best first, cited or not (for the support threshold)."""
+    read_hits: tuple[bool, ...] = ()
+    """Whether each of those sentences holds an evidence string."""
 
 
 @dataclass(frozen=True)
@@ -131,14 +135,12 @@ def summarise(results: Sequence[QuestionResult], mode: RetrievalMode) -> ModeRep
         unanswerable=len(unanswerable),
         hit_at_1=rate(rank == 1 for rank in ranks),
         hit_at_3=rate(
-            rank is not None and rank <= min(3, result.cited)
-            for rank, result in zip(ranks, answerable, strict=True)
+            rank is not None and rank <= min(3, result.cited) for rank, result in zip(ranks, answerable, strict=True)
         ),
         passage_hit_at_5=rate(result.passage_rank is not None for result in answerable),
         mrr=mean(1 / rank if rank is not None else 0.0 for rank in ranks),
         retrieval_hit_at_1=rate(
-            result.retrieved_sentence is not None
-            and is_hit(result.retrieved_sentence, result.question.evidence)
+            result.retrieved_sentence is not None and is_hit(result.retrieved_sentence, result.question.evidence)
             for result in answerable
         ),
         answered_rate=rate(result.answered for result in answerable),

@@ -42,13 +42,10 @@ def load_questions(path: Path) -> tuple[EvalQuestion, ...]:
         raise QuestionsFileError(f"Question file {path} not found. Give the path of a .jsonl file.") from None
     except (OSError, UnicodeDecodeError) as error:
         raise QuestionsFileError(f"Cannot read question file {path}: {error}.") from None
-    questions = tuple(
-        _parse_line(path, number, line) for number, line in enumerate(lines, start=1) if line.strip()
-    )
+    questions = tuple(_parse_line(path, number, line) for number, line in enumerate(lines, start=1) if line.strip())
     if not questions:
         raise QuestionsFileError(
-            f"{path} holds no questions. Write one JSON object per line: "
-            '{"question": "...", "evidence": ["..."]}.'
+            f'{path} holds no questions. Write one JSON object per line: {{"question": "...", "evidence": ["..."]}}.'
         )
     return questions
 
@@ -67,8 +64,7 @@ def _parse_line(path: Path, number: int, line: str) -> EvalQuestion:
     evidence = record.get("evidence")
     if not isinstance(evidence, list) or not all(isinstance(item, str) and item.strip() for item in evidence):
         raise QuestionsFileError(
-            f'{where}: "evidence" must be a list of non-empty strings ([] for a question the documents '
-            "do not answer)."
+            f'{where}: "evidence" must be a list of non-empty strings ([] for a question the documents do not answer).'
         )
     kind = _kind(where, record.get("kind"), bool(evidence))
     return EvalQuestion(question=question.strip(), evidence=tuple(evidence), kind=kind, line=number)

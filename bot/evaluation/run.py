@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.evaluation.calibration import calibrate
-from bot.evaluation.metrics import PASSAGES, ModeReport, QuestionResult, contains_evidence, summarise
+from bot.evaluation.calibration import Calibration, calibrate_thresholds
+from bot.evaluation.metrics import PASSAGES, ModeReport, QuestionResult, contains_evidence, is_hit, summarise
 from bot.evaluation.questions import EvalQuestion
 from bot.models import RetrievalMode
 
@@ -33,6 +33,8 @@ class EvalReport:
     """The threshold :func:`calibrate` picks on these results (hybrid). Adopt it only from a dev set."""
     modes: tuple[ModeReport, ...]
     results: tuple[QuestionResult, ...]
+    calibration: Calibration | None = None
+    """What calibration chose on these results (hybrid), with the objective it met and the support threshold."""
 
 
 class EvalEngine(Protocol):
@@ -72,6 +74,8 @@ def judge(question: EvalQuestion, mode: RetrievalMode, trace: Trace, seconds: fl
         retrieved_sentence=trace.read[0].sentence.text if trace.read else None,
         top_score=answer.confidence,
         seconds=seconds,
+        read_scores=tuple(passage.score for passage in trace.read),
+        read_hits=tuple(is_hit(passage.sentence.text, question.evidence) for passage in trace.read),
     )
 
 
@@ -104,11 +108,13 @@ def run_eval(
                 bar.update()
     hybrid = [result for result in results if result.mode is RetrievalMode.HYBRID]
     calibrating = any(r.question.answerable for r in hybrid) and not all(r.question.answerable for r in hybrid)
+    calibration = calibrate_thresholds(hybrid) if calibrating else None
     return EvalReport(
         source=source,
         judge=engine.judge,
         min_score=engine.min_score,
-        suggested_min_score=calibrate(hybrid) if calibrating else None,
+        suggested_min_score=calibration.answer if calibration else None,
         modes=tuple(summarise(results, mode) for mode in modes),
         results=tuple(results),
+        calibration=calibration,
     )

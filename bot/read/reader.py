@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.embed.onnx import cpu_session
 from bot.errors import ModelError
+from bot.onnx_session import cpu_session
 from bot.read.encoding import encode_pairs, load_tokenizer
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ MODEL_FOLDER = Path(__file__).parent / "model"
 MODEL_FILE = "reader.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 SETTINGS_FILE = "reader.json"
-THREADS = 2
 LONGEST_ANSWER_TOKENS = 30
 NO_SPAN_GAP = -1e4  # the span score of a candidate with no tokens: never an answer
 RESTORE_HINT = (
@@ -49,15 +48,23 @@ class ReaderCandidate:
 
 
 @dataclass(frozen=True)
+class AnswerWords:
+    """Answer words as offsets into the candidate sentence, and how sure the span head is of exactly
+    these words: P(start) x P(end) over the sentence's tokens and "no answer"."""
+
+    start: int
+    end: int
+    confidence: float
+
+
+@dataclass(frozen=True)
 class Reading:
     """The reader's verdict on one candidate: calibrated probability that the sentence answers, its
-    raw logit, and the answer words as offsets into the sentence (None when "no answer" outscores
-    every span)."""
+    raw logit, and the answer words (None when "no answer" outscores every span)."""
 
     probability: float
     logit: float
-    answer_start: int | None
-    answer_end: int | None
+    answer: AnswerWords | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class Reader:
             settings = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
             calibration = Calibration(**settings["calibration"])
             tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
-            session = cpu_session(self.folder / MODEL_FILE, THREADS)
+            session = cpu_session(self.folder / MODEL_FILE)
         except FileNotFoundError as error:
             raise ModelError(f"The reading model is missing ({error.filename}). {RESTORE_HINT}") from None
         except Exception as error:  # onnxruntime and json raise many kinds for a damaged file
@@ -131,11 +138,15 @@ class Reader:
         probabilities = calibration.probability(logits.astype(np.float64), gaps)
         readings = []
         for row, (item, span) in enumerate(zip(inputs, spans, strict=True)):
-            answer_start = answer_end = None
+            words = None
             if span is not None and gaps[row] > 0:
-                answer_start = item.candidate_offsets[span.first][0]
-                answer_end = item.candidate_offsets[span.last][1]
-            readings.append(Reading(float(probabilities[row]), float(logits[row]), answer_start, answer_end))
+                first, last = item.candidate_start + span.first, item.candidate_start + span.last
+                words = AnswerWords(
+                    start=item.candidate_offsets[span.first][0],
+                    end=item.candidate_offsets[span.last][1],
+                    confidence=float(_softmax(starts[row])[first] * _softmax(ends[row])[last]),
+                )
+            readings.append(Reading(float(probabilities[row]), float(logits[row]), words))
         return readings
 
 
@@ -158,3 +169,9 @@ def best_span(
     table = np.where((columns >= rows) & (columns < rows + longest), table, -np.inf)
     flat = int(table.argmax())
     return TokenSpan(flat // count, flat % count, float(table.flat[flat]))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over positions; the masked ones (-1e4: outside the candidate) get none."""
+    shifted = np.exp(logits.astype(np.float64) - logits.max())
+    return shifted / shifted.sum()

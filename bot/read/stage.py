@@ -6,61 +6,85 @@ neighbouring sentences and decides. Without a reader (the fast test tier) the fi
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from bot.models import Passage, Span
+from bot.models import Passage, Sentence, Span
 from bot.read.features import Candidate, candidates
 from bot.read.linear import LinearScorer
 from bot.read.reader import ReaderCandidate, Reading
 from bot.retrieve.search import Query, RetrievedPassage
 
-READ_CANDIDATES = 6
-THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
+READ_CANDIDATES = 4
+"""The reader reads the first cut's best this many, and the sentences either side of the best one
+(a reader that sees the answer in a sentence's context may otherwise mark the neighbour)."""
+SURE_CANDIDATES = 2
+FIRST_CUT_SURE = 0.75
+"""When the first cut's best sentence scores this, only its best ``SURE_CANDIDATES`` are read."""
 
 
 class SentenceReader(Protocol):
     def read(self, question: str, candidates: list[ReaderCandidate]) -> list[Reading]: ...
 
 
-def abstention_threshold(reader: SentenceReader | None) -> float:
-    """The abstention threshold for whichever judges: the reader, or the first cut alone."""
-    thresholds = json.loads(THRESHOLDS_FILE.read_text(encoding="utf-8"))
-    return float(thresholds["first_cut" if reader is None else "reader"])
+@dataclass(frozen=True)
+class JudgedSentence:
+    """One candidate sentence as the stage judged it: what ``--explain`` shows."""
+
+    chunk_id: int
+    sentence: Sentence
+    first_cut: float
+    probability: float | None
+    """The reader's, where it read this sentence; None where only the first cut scored it."""
+    answer: Span | None = None
+    answer_confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Each passage with its best sentence, best first, and every sentence judged, best first."""
+
+    passages: tuple[Passage, ...]
+    judged: tuple[JudgedSentence, ...]
 
 
 def read_passages(
-    query: Query,
-    passages: tuple[RetrievedPassage, ...],
-    scorer: LinearScorer,
-    reader: SentenceReader | None,
-    read_candidates: int = READ_CANDIDATES,
-) -> tuple[Passage, ...]:
+    query: Query, passages: tuple[RetrievedPassage, ...], scorer: LinearScorer, reader: SentenceReader | None
+) -> ReadResult:
     """Each passage with a judged sentence, best first: the reader's probability where it read one,
     else the first cut's. Passages of which the reader read nothing are left out when it read."""
     if not query.terms:
-        return ()  # no word that carries meaning ("why?" outside a thread): nothing to look for
+        return ReadResult((), ())  # no word that carries meaning ("why?" outside a thread): nothing to look for
     found = candidates(query, passages)
     if not found:
-        return ()
+        return ReadResult((), ())
     first_cut = scorer.score(np.array([candidate.features for candidate in found]))
-    if reader is None:
-        judged = [(candidate, float(score), None) for candidate, score in zip(found, first_cut, strict=True)]
-    else:
-        chosen = [found[i] for i in np.argsort(-first_cut, kind="stable")[:read_candidates]]
-        readings = reader.read(query.text, [_with_context(candidate) for candidate in chosen])  # with its thread
-        judged = [
-            (candidate, reading.probability, _answer_words(candidate, reading))
-            for candidate, reading in zip(chosen, readings, strict=True)
-        ]
-    best: dict[int, tuple[Candidate, float, Span | None]] = {}
-    for candidate, score, answer in judged:
-        chunk_id = candidate.passage.chunk_id
-        if chunk_id not in best or score > best[chunk_id][1]:
-            best[chunk_id] = (candidate, score, answer)
+    judged = [
+        JudgedSentence(candidate.passage.chunk_id, candidate.sentence, float(score), None)
+        for candidate, score in zip(found, first_cut, strict=True)
+    ]
+    if reader is not None:
+        chosen = _to_read(found, first_cut)
+        readings = reader.read(query.text, [_with_context(found[i]) for i in chosen])  # with its thread
+        for i, reading in zip(chosen, readings, strict=True):
+            words = _answer_words(found[i], reading)
+            judged[i] = JudgedSentence(
+                judged[i].chunk_id,
+                judged[i].sentence,
+                judged[i].first_cut,
+                reading.probability,
+                words,
+                reading.answer.confidence if words and reading.answer else 0.0,
+            )
+    ranked = sorted(
+        (j for j in judged if reader is None or j.probability is not None), key=lambda j: -_score(j)
+    )  # stable: ties keep the first cut's order
+    best: dict[int, tuple[Candidate, JudgedSentence]] = {}
+    by_sentence = {(c.passage.chunk_id, c.sentence.start): c for c in found}
+    for sentence in ranked:
+        best.setdefault(sentence.chunk_id, (by_sentence[(sentence.chunk_id, sentence.sentence.start)], sentence))
     read = [
         Passage(
             chunk_id=chunk_id,
@@ -68,14 +92,33 @@ def read_passages(
             start=candidate.passage.start,
             end=candidate.passage.end,
             text=candidate.passage.text,
-            score=score,
-            sentence=candidate.sentence,
-            answer=answer,
+            score=_score(sentence),
+            sentence=sentence.sentence,
+            answer=sentence.answer,
+            answer_confidence=sentence.answer_confidence,
         )
-        for chunk_id, (candidate, score, answer) in best.items()
+        for chunk_id, (candidate, sentence) in best.items()
     ]
     read.sort(key=lambda passage: (-passage.score, passage.chunk_id))
-    return tuple(read)
+    return ReadResult(tuple(read), tuple(ranked if reader is not None else sorted(judged, key=lambda j: -_score(j))))
+
+
+def _score(sentence: JudgedSentence) -> float:
+    return sentence.first_cut if sentence.probability is None else sentence.probability
+
+
+def _to_read(found: list[Candidate], first_cut: np.ndarray) -> list[int]:
+    """Indices of the candidates the reader reads, in first-cut order: fewer when the first cut is sure,
+    plus the sentences next to its best one."""
+    order = [int(i) for i in np.argsort(-first_cut, kind="stable")]
+    count = SURE_CANDIDATES if first_cut[order[0]] >= FIRST_CUT_SURE else READ_CANDIDATES
+    chosen = order[:count]
+    top = found[order[0]]
+    for i, candidate in enumerate(found):
+        beside = candidate.passage.chunk_id == top.passage.chunk_id and abs(candidate.position - top.position) == 1
+        if beside and i not in chosen:
+            chosen.append(i)
+    return chosen
 
 
 def _with_context(candidate: Candidate) -> ReaderCandidate:
@@ -91,10 +134,10 @@ def _with_context(candidate: Candidate) -> ReaderCandidate:
 def _answer_words(candidate: Candidate, reading: Reading) -> Span | None:
     """The reader's answer words as article offsets; none when they are the whole sentence."""
     sentence = candidate.sentence
-    if reading.answer_start is None or reading.answer_end is None:
+    if reading.answer is None:
         return None
-    words = sentence.text[reading.answer_start : reading.answer_end]
+    words = sentence.text[reading.answer.start : reading.answer.end]
     if not words.strip() or len(words) >= 0.9 * len(sentence.text.strip()):
         return None
-    start = sentence.start + reading.answer_start
+    start = sentence.start + reading.answer.start
     return Span(start=start, end=start + len(words), text=words)

@@ -52,11 +52,15 @@ def render_text(report: EvalReport) -> str:
         cells = "".join(f"{_cell(getattr(m, name), percent):>10}" for m in report.modes)
         lines.append(f"{label:<{width}}{cells}")
     lines += ["", mode_note(report), syndication_note(report)]
-    if report.suggested_min_score is not None:
+    if report.calibration is not None:
+        support = report.calibration.support
         lines += [
             "",
-            f"min_score that calibrate() picks on these questions (hybrid): {report.suggested_min_score:.4g}"
+            f"min_score that calibrate() picks on these questions (hybrid): {report.calibration.answer:.4g}"
             " (adopt it from a dev set only)",
+            f"objective {report.calibration.objective}",
+            "support threshold for further citations: "
+            + ("none (no further sentence held evidence)" if support is None else f"{support:.4g}"),
         ]
     return "\n".join(lines)
 
@@ -91,6 +95,13 @@ def report_dict(report: EvalReport) -> dict[str, object]:
         "judge": report.judge,
         "min_score": report.min_score,
         "suggested_min_score": report.suggested_min_score,
+        "calibration": None
+        if report.calibration is None
+        else {
+            "answer": report.calibration.answer,
+            "objective": report.calibration.objective,
+            "support": report.calibration.support,
+        },
         "modes": {
             mode_name(m.mode): {
                 "answerable": m.answerable,

@@ -42,6 +42,10 @@ class StoredSentence:
     text: str
 
 
+LEGACY_FIELDS = ("min_score",)
+"""Recorded by builds from before the thresholds lived in one file (``bot/read/thresholds.py``) alone."""
+
+
 def connect_read_only(database: Path) -> sqlite3.Connection:
     if not database.is_file():
         raise IndexCorruptError(f"The index store {database} is missing. {REBUILD_HINT}")
@@ -60,6 +64,8 @@ def recorded_info(connection: sqlite3.Connection, number: int, where: Path) -> I
         fields = json.loads(row[0])
     except ValueError:
         raise IndexCorruptError(f"The build record of {where} is unreadable. {REBUILD_HINT}") from None
+    for legacy in LEGACY_FIELDS:
+        fields.pop(legacy, None)
     try:
         return IndexInfo(**fields)
     except TypeError:

@@ -22,15 +22,9 @@ class IndexStats:
     has_query_model: bool
     built_at: str
     bytes_on_disk: int
-    recorded_min_score: float
-    min_score_override: float | None
-
-    @property
-    def min_score(self) -> float:
-        return self.recorded_min_score if self.min_score_override is None else self.min_score_override
 
 
-def index_stats(index_dir: Path, min_score_override: float | None = None) -> IndexStats:
+def index_stats(index_dir: Path) -> IndexStats:
     """Figures of the published build, read from its record alone (no vectors are loaded). Its size
     counts its folder (files shared with other builds in full) and the store it reads from."""
     build = current_build(index_dir)
@@ -49,8 +43,6 @@ def index_stats(index_dir: Path, min_score_override: float | None = None) -> Ind
         has_query_model=query_model(build, info.model) is not None,
         built_at=info.built_at,
         bytes_on_disk=folder_size(build) + sum(path.stat().st_size for path in store_files if path.is_file()),
-        recorded_min_score=info.min_score,
-        min_score_override=min_score_override,
     )
 
 

@@ -1,0 +1,71 @@
+"""The thresholds a reply is judged by, from one file (``thresholds.json``) and one setting.
+
+- ``answer``: the best citation must reach it, or the reply abstains (CITEBOT_MIN_SCORE overrides it);
+- ``support``: a 2nd or 3rd citation is shown when it reaches this on its own;
+- ``answer_words``: the reader's answer words open the reply, and are marked, when their span
+  confidence reaches it.
+
+``citebot eval eval/dev.jsonl`` fits ``answer`` and ``support``; ``training/calibrate_reader.py``
+fits ``answer_words``. The engine, ``citebot stats`` and the build record all read them here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import ModelError
+from bot.settings import Settings
+
+THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
+JUDGES = ("reader", "first_cut")
+RESTORE_HINT = "Restore it with `git checkout -- bot/read/thresholds.json` (or reinstall citebot)."
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float
+    support: float
+    answer_words: float
+    source: str
+    """Where ``answer`` came from: "CITEBOT_MIN_SCORE" or the file and its judge."""
+    objective: str = ""
+    """Which calibration objective ``answer`` met when it was fitted."""
+
+
+def load_thresholds(judge: str, min_score: float | None = None, path: Path = THRESHOLDS_FILE) -> Thresholds:
+    """The thresholds for ``judge`` ("reader" or "first_cut"); ``min_score`` (CITEBOT_MIN_SCORE) overrides
+    the answer threshold. A missing, damaged or out-of-range file is one ModelError line."""
+    try:
+        fitted = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"The thresholds file {path.name} is missing. {RESTORE_HINT}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"The thresholds file {path.name} is damaged ({error}). {RESTORE_HINT}") from None
+    entry = fitted.get(judge) if isinstance(fitted, dict) else None
+    if not isinstance(entry, dict):
+        raise ModelError(f"The thresholds file {path.name} has no thresholds for the {judge}. {RESTORE_HINT}")
+    values = {}
+    for name in ("answer", "support", "answer_words"):
+        value = entry.get(name, 1.0 if name == "answer_words" else None)
+        if not _probability(value):
+            raise ModelError(
+                f"The thresholds file {path.name} gives {judge}.{name} = {value!r}; it must be a number from 0 "
+                f"to 1. {RESTORE_HINT}"
+            )
+        values[name] = float(value)
+    source = f"bot/read/{path.name} ({judge})"
+    if min_score is not None:
+        values["answer"], source = min_score, "CITEBOT_MIN_SCORE"
+    return Thresholds(**values, source=source, objective=str(entry.get("objective", "")))
+
+
+def thresholds_for(settings: Settings) -> Thresholds:
+    """The thresholds the engine uses under these settings (CITEBOT_READER picks the judge)."""
+    return load_thresholds("reader" if settings.reader else "first_cut", settings.min_score)
+
+
+def _probability(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
