@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import shlex
-import string
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).parent))
 
 import squad  # noqa: E402  (benchmarks/squad.py: documents, index reuse)
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "bench" / "dev-v2.0.json.gz"
 DEFAULT_WORK = Path("/tmp/citebot-squad2")
@@ -72,34 +70,6 @@ def load(path: Path) -> tuple[tuple[squad.SquadArticle, ...], list[HeldOutQuesti
     return articles, asked
 
 
-def normalise(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.casefold() if ch not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
-def f1(prediction: str, gold: str) -> float:
-    predicted, expected = normalise(prediction).split(), normalise(gold).split()
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
-def auroc(positive: list[float], negative: list[float]) -> float:
-    """The chance that a random answerable question scores above a random unanswerable one (ties half)."""
-    scores = np.array(positive + negative)
-    order = scores.argsort(kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
-    wins = ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2
-    return float(wins / (len(positive) * len(negative)))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=None, help="override the index's threshold")
     args = parser.parse_args(argv)
 
+    from bot.evaluation.answer_words import exact_match, f1_score, normalise
     from bot.models import RetrievalMode
     from bot.settings import Settings
 
@@ -127,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     confidence = {True: [], False: []}
     answered = {True: 0, False: 0}
-    holds_gold = exact = overlap = 0
+    holds_gold = exact = overlap = shown = 0
     seconds = []
     for question in questions:
         started = time.perf_counter()
@@ -138,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         if question.answerable and answer.answered:
             first = answer.citations[0]
             holds_gold += any(normalise(gold) in normalise(first.sentence) for gold in question.answers)
-            words = first.answer.text if first.answer else first.sentence
-            exact += any(normalise(words) == normalise(gold) for gold in question.answers)
-            overlap += max(f1(words, gold) for gold in question.answers)
+            if first.answer is not None:
+                shown += 1
+                exact += any(exact_match(first.answer.text, gold) for gold in question.answers)
+                overlap += max(f1_score(first.answer.text, gold) for gold in question.answers)
 
     answerable, unanswerable = len(confidence[True]), len(confidence[False])
     spoke = max(answered[True], 1)
@@ -149,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         f"questions: {answerable} answerable, {unanswerable} unanswerable; "
         f"judge: {engine.judge}, min_score {engine.min_score:.4g}"
     )
-    print(f"AUROC of the confidence, answerable vs unanswerable: {auroc(confidence[True], confidence[False]):.3f}")
+    auroc = roc_auc_score([True] * answerable + [False] * unanswerable, confidence[True] + confidence[False])
+    print(f"AUROC of the confidence, answerable vs unanswerable: {auroc:.3f}")
     print(f"answerable answered:                     {answered[True] / max(answerable, 1):.1%}")
     print(f"  quoted sentence holds a gold answer:   {holds_gold / spoke:.1%}")
-    print(f"  answer words exact match / F1:         {exact / spoke:.1%} / {overlap / spoke:.1%}")
+    print(f"  answers that show answer words:        {shown / spoke:.1%}")
+    print(f"  those words' exact match / F1:         {exact / max(shown, 1):.1%} / {overlap / max(shown, 1):.1%}")
     print(f"unanswerable abstained:                  {1 - answered[False] / max(unanswerable, 1):.1%}")
     print(
         f"latency p50 / p95:                       {np.percentile(seconds, 50) * 1000:.0f} / "

@@ -11,8 +11,8 @@ Every answer any test gets from ``Engine.ask`` is checked to quote its sources v
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -41,6 +41,7 @@ hypothesis_settings.load_profile("citebot")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DOCUMENTS = ROOT / "documents"
+SHIPPED_MANIFEST = Path(__file__).with_name("shipped_articles.sha256")
 DENIALS = (
     "Russia has denied the allegations",
     "Kremlin dismissed US claims",
@@ -51,6 +52,19 @@ DENIALS = (
 # tier's first cut answers with it, well above the calibrated threshold.
 FAKE_ANSWERABLE = "Russia has denied the allegations"
 REAL_MODEL_FIXTURES = frozenset({"embedder", "shipped_settings", "engine"})
+
+
+def copy_shipped_articles(target: Path) -> Path:
+    """The articles citebot ships, as pinned by ``shipped_articles.sha256``, copied to ``target``: what a
+    user adds to documents/ (or changes there) never reaches a test."""
+    target.mkdir(parents=True, exist_ok=True)
+    for line in SHIPPED_MANIFEST.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        data = (SHIPPED_DOCUMENTS / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            pytest.fail(f"documents/{name} differs from the shipped article; restore it: git checkout -- documents/")
+        (target / name).write_bytes(data)
+    return target
 
 
 def make_settings(documents: Path, index: Path, **overrides: object) -> Settings:
@@ -146,8 +160,7 @@ def hashing_model(fast_tests_never_load_a_real_model: None, monkeypatch: pytest.
 def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The shipped articles indexed with the hashing embedder: the fast tier's index, built once.
     Tests that change an index copy this one."""
-    documents = tmp_path_factory.mktemp("fake") / "documents"
-    shutil.copytree(SHIPPED_DOCUMENTS, documents)
+    documents = copy_shipped_articles(tmp_path_factory.mktemp("fake") / "documents")
     settings = make_settings(documents, documents.parent / "index", model=FAKE_MODEL)
     build_index(settings, embedder=HashingEmbedder())
     return settings
@@ -168,8 +181,7 @@ def embedder() -> SentenceTransformerEmbedder:
 def shipped_settings(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Settings:
     """An index of the shipped articles with the real model, built once for the whole run. Tests that
     change an index copy this one."""
-    documents = tmp_path_factory.mktemp("shipped") / "documents"
-    shutil.copytree(SHIPPED_DOCUMENTS, documents)
+    documents = copy_shipped_articles(tmp_path_factory.mktemp("shipped") / "documents")
     settings = make_settings(documents, documents.parent / "index")
     build_index(settings, embedder=embedder)
     return settings

@@ -16,10 +16,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
-from bot.ingest.documents import load_documents
 from bot.settings import Settings
 from bot.store.reading import Store
-from tests.conftest import DENIALS, FAKE_ANSWERABLE, ROOT, SHIPPED_DOCUMENTS
+from tests.conftest import DENIALS, FAKE_ANSWERABLE, ROOT, SHIPPED_MANIFEST, copy_shipped_articles
 
 HEAVY = ("torch", "sentence_transformers", "transformers")
 UNANSWERABLE = "How do I bake sourdough bread?"
@@ -123,7 +122,7 @@ def test_bad_questions_get_one_line_and_a_non_zero_exit(citebot: Citebot, fake_s
 
 
 def test_ask_without_an_index_builds_one_first_and_says_so(citebot: Citebot, tmp_path: Path) -> None:
-    shutil.copytree(SHIPPED_DOCUMENTS, tmp_path / "documents")
+    copy_shipped_articles(tmp_path / "documents")
     result = citebot("ask", FAKE_ANSWERABLE)
     assert result.exit_code == 0, result.stderr
     assert "building it" in result.stderr
@@ -132,14 +131,14 @@ def test_ask_without_an_index_builds_one_first_and_says_so(citebot: Citebot, tmp
 
 
 def test_index_prints_a_one_line_summary_and_warns_of_what_it_skipped(citebot: Citebot, tmp_path: Path) -> None:
-    shutil.copytree(SHIPPED_DOCUMENTS, tmp_path / "documents")
+    copy_shipped_articles(tmp_path / "documents")
     (tmp_path / "documents" / "scan.txt").write_bytes(b"\x00\x01binary\xff")
     (tmp_path / "documents" / "empty.txt").write_text("\n\n")
     result = citebot("index", env={"CITEBOT_DOCUMENTS": "documents", "CITEBOT_INDEX": "index"})
     assert result.exit_code == 0, result.stderr
     [summary] = result.stdout.splitlines()
-    articles, _ = load_documents(SHIPPED_DOCUMENTS)
-    assert summary.startswith(f"Indexed {len(articles)} articles") and "scan.txt" in summary
+    shipped = len(SHIPPED_MANIFEST.read_text(encoding="utf-8").splitlines())
+    assert summary.startswith(f"Indexed {shipped} articles") and "scan.txt" in summary
     assert "scan.txt" in result.stderr and "binary" in result.stderr
 
 
@@ -172,7 +171,6 @@ def test_an_index_built_with_another_model_says_to_rebuild(citebot: Citebot, fak
 HEAVY_MODULES_AFTER = """
 import json, sys
 from bot.cli import main
-from bot.ingest.documents import load_documents
 try:
     main(sys.argv[1:])
 except SystemExit:
@@ -191,7 +189,7 @@ def heavy_modules_after(*args: str) -> tuple[str, list[str]]:
     """Run ``citebot ARGS...`` in a new process; its stdout, and the heavy modules it imported."""
     result = subprocess.run([sys.executable, "-c", HEAVY_MODULES_AFTER.format(heavy=set(HEAVY)), *args],
                             capture_output=True, text=True, cwd=ROOT, timeout=600,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_DOCUMENTS": str(SHIPPED_DOCUMENTS)})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_DOCUMENTS": str(ROOT / "documents")})
     return result.stdout, json.loads(result.stderr.strip().splitlines()[-1])
 
 
@@ -211,7 +209,7 @@ def test_a_bad_setting_names_the_variable_in_one_line_without_a_traceback(tmp_pa
 @pytest.mark.slow
 def test_a_first_ask_builds_the_index_and_quotes_a_denial(tmp_path: Path) -> None:
     """The README's first command, from a folder with only the articles."""
-    shutil.copytree(SHIPPED_DOCUMENTS, tmp_path / "documents")
+    copy_shipped_articles(tmp_path / "documents")
     result = run_citebot("ask", "who denied the Wagner claims?", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "building it" in result.stderr

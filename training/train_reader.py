@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bot.ingest.chunk import split_sentences  # noqa: E402
 from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer  # noqa: E402
 from bot.read.reader import NO_SPAN_GAP, best_span  # noqa: E402
+from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "bench"
 OUTPUT = ROOT / "bot" / "read" / "model"
@@ -601,7 +602,12 @@ def main() -> None:
     torch.save(model.state_dict(), WORK / "reader.pt")
     figures = validate(model, tokenizer, validation, device)
     export(model, base, figures, command, arguments.output)
-    print(json.dumps(figures, indent=2))
+    print("validation in training (fp32):", json.dumps(figures, indent=2))
+    from training.calibrate_reader import calibrate
+
+    shipped = arguments.output.resolve() == OUTPUT.resolve()
+    figures = calibrate(arguments.output, THRESHOLDS_FILE if shipped else None)
+    print("validation of the int8 model, calibrated:", json.dumps(figures, indent=2))
     print(f"{(time.monotonic() - started) / 60:.1f} min; wrote {arguments.output}; command: {command}")
 
 

@@ -65,6 +65,8 @@ class Reading:
     probability: float
     logit: float
     answer: AnswerWords | None = None
+    gap: float = 0.0
+    """The best span's score minus "no answer"'s: the second input of the calibration."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class Reader:
                     end=item.candidate_offsets[span.last][1],
                     confidence=float(_softmax(starts[row])[first] * _softmax(ends[row])[last]),
                 )
-            readings.append(Reading(float(probabilities[row]), float(logits[row]), words))
+            readings.append(Reading(float(probabilities[row]), float(logits[row]), words, float(gaps[row])))
         return readings
 
 
