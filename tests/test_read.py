@@ -100,7 +100,7 @@ def test_the_first_cut_reads_its_weights_by_name(tmp_path: Path) -> None:
     assert LinearScorer.load(shuffled) == scorer, "order in the file does not matter, names do"
     del fitted["weights"]["length"]
     shuffled.write_text(json.dumps(fitted), encoding="utf-8")
-    with pytest.raises(ValueError, match="length"):
+    with pytest.raises(ModelError, match="length"):
         LinearScorer.load(shuffled)
 
 

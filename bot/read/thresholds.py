@@ -35,9 +35,10 @@ class Thresholds:
     """Which calibration objective ``answer`` met when it was fitted."""
 
 
-def load_thresholds(judge: str, min_score: float | None = None, path: Path = THRESHOLDS_FILE) -> Thresholds:
+def load_thresholds(judge: str, min_score: float | None = None, path: Path | None = None) -> Thresholds:
     """The thresholds for ``judge`` ("reader" or "first_cut"); ``min_score`` (CITEBOT_MIN_SCORE) overrides
     the answer threshold. A missing, damaged or out-of-range file is one ModelError line."""
+    path = path or THRESHOLDS_FILE
     try:
         fitted = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
