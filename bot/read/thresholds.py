@@ -48,10 +48,10 @@ def load_thresholds(judge: str, min_score: float | None = None, path: Path | Non
     entry = fitted.get(judge) if isinstance(fitted, dict) else None
     if not isinstance(entry, dict):
         raise ModelError(f"The thresholds file {path.name} has no thresholds for the {judge}. {RESTORE_HINT}")
-    values = {}
+    values: dict[str, float] = {}
     for name in ("answer", "support", "answer_words"):
         value = entry.get(name, 1.0 if name == "answer_words" else None)
-        if not _probability(value):
+        if not isinstance(value, int | float) or not _probability(value):
             raise ModelError(
                 f"The thresholds file {path.name} gives {judge}.{name} = {value!r}; it must be a number from 0 "
                 f"to 1. {RESTORE_HINT}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+from bot.evaluation.machine import cpu_description
 from bot.evaluation.metrics import QuestionResult, fold, sentence_rank
 from bot.evaluation.run import EvalReport
 from bot.models import RetrievalMode
@@ -51,7 +52,7 @@ def render_text(report: EvalReport) -> str:
     for label, name, percent in _ROWS:
         cells = "".join(f"{_cell(getattr(m, name), percent):>10}" for m in report.modes)
         lines.append(f"{label:<{width}}{cells}")
-    lines += ["", mode_note(report), syndication_note(report)]
+    lines += ["", mode_note(report), syndication_note(report), f"latency measured on: {cpu_description()}"]
     if report.calibration is not None:
         support = report.calibration.support
         lines += [
@@ -93,6 +94,7 @@ def report_dict(report: EvalReport) -> dict[str, object]:
     return {
         "questions": report.source,
         "judge": report.judge,
+        "cpu": cpu_description(),
         "min_score": report.min_score,
         "suggested_min_score": report.suggested_min_score,
         "calibration": None
