@@ -88,8 +88,17 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
         if writer.base_info is not None and nothing_changed:
             writer.discard()
             return BuildReport(
-                articles, passages, sentences, 0, 0, 0, len(previous), 0, tuple(skipped),
-                time.perf_counter() - started, published=False,
+                articles,
+                passages,
+                sentences,
+                0,
+                0,
+                0,
+                len(previous),
+                0,
+                tuple(skipped),
+                time.perf_counter() - started,
+                published=False,
             )
         # Updating a build that carries the ONNX query model embeds with it: same vectors (cosine >= 0.999,
         # tested), and no torch import, which is most of the time a small `citebot index` or `add` takes.

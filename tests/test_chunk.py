@@ -24,8 +24,10 @@ def assert_offsets_hold(text: str, settings: ChunkingSettings | None = None) -> 
 def test_the_seed_splits_into_sentences_that_slice_back() -> None:
     sentences = split_sentences(SEED_ARTICLE.text)
     assert len(sentences) > 30
-    assert "Russia has denied the allegations, and claimed that the military contractors" in sentences[
-        [s.text.startswith("Russia has denied") for s in sentences].index(True)].text
+    assert (
+        "Russia has denied the allegations, and claimed that the military contractors"
+        in sentences[[s.text.startswith("Russia has denied") for s in sentences].index(True)].text
+    )
     assert_offsets_hold(SEED_ARTICLE.text)
 
 

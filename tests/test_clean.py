@@ -11,16 +11,16 @@ SEED = next(SHIPPED_DOCUMENTS.glob("000_*.txt"))
 
 
 def article_of(text: str, title: str = "") -> Article:
-    return Article(id="x", document="x.txt", title=title, text=text, source=text,
-                   segments=(Segment(0, 0, len(text)),))
+    return Article(id="x", document="x.txt", title=title, text=text, source=text, segments=(Segment(0, 0, len(text)),))
 
 
 def assert_traceable(article: Article) -> None:
     for segment in article.segments:
         kept = article.text[segment.start : segment.start + segment.length]
         assert kept == article.source[segment.source_start : segment.source_start + segment.length]
-    content = [i for i, _ in enumerate(article.text)
-               if any(s.start <= i < s.start + s.length for s in article.segments)]
+    content = [
+        i for i, _ in enumerate(article.text) if any(s.start <= i < s.start + s.length for s in article.segments)
+    ]
     separators = set(range(len(article.text))) - set(content)
     assert all(article.text[i] == "\n" for i in separators)
 
@@ -37,20 +37,25 @@ def test_the_seed_loses_its_page_chrome_and_link_markers() -> None:
 
 
 def test_other_scraped_pages_lose_their_chrome_too() -> None:
-    page = ("Skip to content\nHome\nSubscribe\nRELATED ARTICLES:\n"
-            "The minister said the talks would resume on Monday in Geneva. [VIDEO]\n"
-            "Share this:\nhttps://example.org/share?id=1\n"
-            "Officials declined to comment (read more) on the report.\n"
-            "Advertisement\nYou may also like\n")
+    page = (
+        "Skip to content\nHome\nSubscribe\nRELATED ARTICLES:\n"
+        "The minister said the talks would resume on Monday in Geneva. [VIDEO]\n"
+        "Share this:\nhttps://example.org/share?id=1\n"
+        "Officials declined to comment (read more) on the report.\n"
+        "Advertisement\nYou may also like\n"
+    )
     article = clean(article_of(page))
-    assert article.text == ("The minister said the talks would resume on Monday in Geneva.\n\n"
-                            "Officials declined to comment on the report.")
+    assert article.text == (
+        "The minister said the talks would resume on Monday in Geneva.\n\nOfficials declined to comment on the report."
+    )
     assert_traceable(article)
 
 
 def test_hard_wrapped_paragraphs_stay_whole_and_headings_are_kept() -> None:
-    text = ("# Talks resume\n\nThe minister said the talks would resume on Monday in Geneva\n"
-            "after weeks of delay, and that both sides had agreed.\n\nSee the [full report](https://x.org) here.\n")
+    text = (
+        "# Talks resume\n\nThe minister said the talks would resume on Monday in Geneva\n"
+        "after weeks of delay, and that both sides had agreed.\n\nSee the [full report](https://x.org) here.\n"
+    )
     article = clean(article_of(text))
     paragraphs = article.text.split("\n\n")
     assert paragraphs[0] == "Talks resume"

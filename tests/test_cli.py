@@ -106,8 +106,12 @@ def test_an_unanswerable_question_says_so_plainly(citebot: Citebot, fake_setting
 
 
 def test_ask_json_reads_one_question_per_line(citebot: Citebot, fake_settings: Settings) -> None:
-    result = citebot("ask", "--json", *index_args(fake_settings),
-                     stdin=f"{FAKE_ANSWERABLE}\n\n{UNANSWERABLE}\n   \n" + "x" * 5000 + "\n")
+    result = citebot(
+        "ask",
+        "--json",
+        *index_args(fake_settings),
+        stdin=f"{FAKE_ANSWERABLE}\n\n{UNANSWERABLE}\n   \n" + "x" * 5000 + "\n",
+    )
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["answered"] for r in records] == [True, False, False]
     assert "error" in records[2] and "limit" in records[2]["error"]
@@ -116,8 +120,9 @@ def test_ask_json_reads_one_question_per_line(citebot: Citebot, fake_settings: S
 
 
 @pytest.mark.parametrize(("question", "phrase"), [("", "empty"), ("   ", "empty"), ("y" * 100_000, "limit")])
-def test_bad_questions_get_one_line_and_a_non_zero_exit(citebot: Citebot, fake_settings: Settings, question: str,
-                                                       phrase: str) -> None:
+def test_bad_questions_get_one_line_and_a_non_zero_exit(
+    citebot: Citebot, fake_settings: Settings, question: str, phrase: str
+) -> None:
     assert_one_line_error(citebot("ask", question, *index_args(fake_settings)), phrase)
 
 
@@ -157,14 +162,19 @@ def test_a_corrupted_index_says_to_rebuild(citebot: Citebot, tmp_path: Path, fak
     shutil.copytree(fake_settings.index, tmp_path / "index")
     build = tmp_path / "index" / "builds" / (tmp_path / "index" / "CURRENT").read_text().strip()
     (build / "vectors.faiss").write_bytes(b"not a faiss index")
-    result = citebot("ask", FAKE_ANSWERABLE, "--index", str(tmp_path / "index"),
-                     "--documents", str(fake_settings.documents))
+    result = citebot(
+        "ask", FAKE_ANSWERABLE, "--index", str(tmp_path / "index"), "--documents", str(fake_settings.documents)
+    )
     assert_one_line_error(result, "citebot index")
 
 
 def test_an_index_built_with_another_model_says_to_rebuild(citebot: Citebot, fake_settings: Settings) -> None:
-    result = citebot("ask", FAKE_ANSWERABLE, *index_args(fake_settings),
-                     env={"CITEBOT_MODEL": "sentence-transformers/paraphrase-MiniLM-L3-v2"})
+    result = citebot(
+        "ask",
+        FAKE_ANSWERABLE,
+        *index_args(fake_settings),
+        env={"CITEBOT_MODEL": "sentence-transformers/paraphrase-MiniLM-L3-v2"},
+    )
     assert_one_line_error(result, "citebot index", "paraphrase-MiniLM-L3-v2")
 
 
@@ -181,15 +191,26 @@ print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {h
 
 def run_citebot(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``citebot ARGS...`` in a new process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
 
 
 def heavy_modules_after(*args: str) -> tuple[str, list[str]]:
     """Run ``citebot ARGS...`` in a new process; its stdout, and the heavy modules it imported."""
-    result = subprocess.run([sys.executable, "-c", HEAVY_MODULES_AFTER.format(heavy=set(HEAVY)), *args],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_DOCUMENTS": str(ROOT / "documents")})
+    result = subprocess.run(
+        [sys.executable, "-c", HEAVY_MODULES_AFTER.format(heavy=set(HEAVY)), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "CITEBOT_DOCUMENTS": str(ROOT / "documents")},
+    )
     return result.stdout, json.loads(result.stderr.strip().splitlines()[-1])
 
 
@@ -237,5 +258,3 @@ def test_a_cold_ask_answers_without_importing_torch(shipped_settings: Settings) 
     output, heavy = heavy_modules_after("ask", "--json", *index_args(shipped_settings), "who is Haftar?")
     assert json.loads(output)["answered"] is True
     assert heavy == []
-
-

@@ -133,9 +133,7 @@ def test_429_with_retry_after_is_retried() -> None:
             asked = await standin.send_message("slow down")
             reply = await standin.wait_reply(asked)
             assert reply["content"] == "echo: slow down"
-            statuses = [
-                r.status for r in standin.requests if r.method == "POST" and r.path.endswith("/messages")
-            ]
+            statuses = [r.status for r in standin.requests if r.method == "POST" and r.path.endswith("/messages")]
             assert statuses == [429, 200]
 
     _run(body)

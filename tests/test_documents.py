@@ -18,12 +18,20 @@ def write(folder: Path, name: str, content: str | bytes) -> Path:
 
 
 def test_front_matter_gives_metadata_and_is_not_part_of_the_text(tmp_path: Path) -> None:
-    write(tmp_path, "a.md", "---\ntitle: Moscow denies\nurl: https://example.org/a\ndate: 2020-05-28\n"
-          "author: A. Writer\n---\nRussia has denied the allegations.\n")
+    write(
+        tmp_path,
+        "a.md",
+        "---\ntitle: Moscow denies\nurl: https://example.org/a\ndate: 2020-05-28\n"
+        "author: A. Writer\n---\nRussia has denied the allegations.\n",
+    )
     [article], skipped = load_documents(tmp_path)
     assert skipped == []
     assert (article.title, article.url, article.date, article.author) == (
-        "Moscow denies", "https://example.org/a", "2020-05-28", "A. Writer")
+        "Moscow denies",
+        "https://example.org/a",
+        "2020-05-28",
+        "A. Writer",
+    )
     assert article.text == "Russia has denied the allegations.\n"
     assert article.document == "a.md"
 
@@ -37,12 +45,16 @@ def test_front_matter_round_trips() -> None:
 
 def test_html_is_extracted_with_its_meta_tags(tmp_path: Path) -> None:
     paragraph = "Russia has denied the allegations about its role in the conflict in Libya. " * 3
-    write(tmp_path, "page.html", f"""<html><head><title>Denial | Site</title>
+    write(
+        tmp_path,
+        "page.html",
+        f"""<html><head><title>Denial | Site</title>
         <meta property="og:title" content="Russia denies the claims">
         <meta name="author" content="Jane Doe"><meta property="article:published_time" content="2020-05-28">
         <link rel="canonical" href="https://example.org/denial"></head>
         <body><nav>Home | Donate</nav><article><h1>Russia denies the claims</h1><p>{paragraph}</p>
-        <p>{paragraph}</p></article><footer>Leave a Reply</footer></body></html>""")
+        <p>{paragraph}</p></article><footer>Leave a Reply</footer></body></html>""",
+    )
     [article], _ = load_documents(tmp_path)
     assert "Russia has denied the allegations" in article.text
     assert "Donate" not in article.text

@@ -54,15 +54,19 @@ def test_a_huge_question_is_refused_clearly(fake_engine: Engine) -> None:
         fake_engine.ask("why " * 25_000)
 
 
-@pytest.mark.parametrize("question", [
-    "谁否认了瓦格纳的说法？",
-    "Кто опроверг заявления о Вагнере?",
-    "who\x00 denied\x1b[31m the Wagner\u200b claims?",
-    'NEAR("wagner" denied) OR * AND -claims: "unbalanced',
-    "🙂🙂🙂",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "谁否认了瓦格纳的说法？",
+        "Кто опроверг заявления о Вагнере?",
+        "who\x00 denied\x1b[31m the Wagner\u200b claims?",
+        'NEAR("wagner" denied) OR * AND -claims: "unbalanced',
+        "🙂🙂🙂",
+    ],
+)
 def test_questions_in_other_scripts_or_with_control_characters_get_an_answer_or_abstain(
-        fake_engine: Engine, question: str) -> None:
+    fake_engine: Engine, question: str
+) -> None:
     answer = fake_engine.ask(question)
     assert answer.answered == bool(answer.citations)
 
@@ -87,11 +91,25 @@ print(json.dumps([dataclasses.asdict(engine.ask(question)) for question in sys.a
 def answers_in_new_processes(settings: Settings, questions: list[str], fake: bool) -> list[list[dict]]:
     """Each question's whole answer, ``more`` included, from two fresh processes run side by side, each
     with its own hash seed (so sets and dicts of strings iterate in another order)."""
-    arguments = [sys.executable, "-c", ASK_IN_A_NEW_PROCESS, str(settings.documents), str(settings.index),
-                 settings.model, "fake" if fake else "real", *questions]
+    arguments = [
+        sys.executable,
+        "-c",
+        ASK_IN_A_NEW_PROCESS,
+        str(settings.documents),
+        str(settings.index),
+        settings.model,
+        "fake" if fake else "real",
+        *questions,
+    ]
     processes = [
-        subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": str(seed)})
+        subprocess.Popen(
+            arguments,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": str(seed)},
+        )
         for seed in (1, 2)
     ]
     answers = []
@@ -125,11 +143,14 @@ def test_who_denied_the_wagner_claims_quotes_a_denial_in_its_whole_passage(engin
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question", [
-    "How do I bake sourdough bread?",
-    "What is the capital of Australia?",
-    "how do i reset my router password",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I bake sourdough bread?",
+        "What is the capital of Australia?",
+        "how do i reset my router password",
+    ],
+)
 def test_off_topic_questions_are_not_answered(engine: Engine, question: str) -> None:
     answer = engine.ask(question)
     assert not answer.answered and answer.citations == ()

@@ -133,7 +133,6 @@ def test_nothing_the_reader_accepts_means_an_honest_abstention(fake_settings: Se
     assert answer.confidence == pytest.approx(0.1), "the best verdict is kept for coverage-gap records"
 
 
-
 def test_the_reader_reads_a_follow_up_with_its_thread_and_nothing_without_one(fake_settings: Settings) -> None:
     reader = KeywordReader("denied")
     engine = Engine.open(fake_settings, HashingEmbedder(), reader=reader)

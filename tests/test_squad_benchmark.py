@@ -81,9 +81,7 @@ def test_convert_writes_one_markdown_article_per_page_and_eval_questions(
         assert contains_evidence(texts[json.loads(record)["id"][0]], question.evidence)
 
 
-def test_folds_and_limits_pick_questions_but_keep_every_page(
-    squad: ModuleType, data: Path, tmp_path: Path
-) -> None:
+def test_folds_and_limits_pick_questions_but_keep_every_page(squad: ModuleType, data: Path, tmp_path: Path) -> None:
     articles = squad.load_squad(data)
     documents, path, count = squad.convert(articles, tmp_path / "odd", None, "odd")
     assert count == 1 and len(list(documents.iterdir())) == 2

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import aiohttp
 import discord
@@ -194,14 +194,14 @@ class CitebotBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.tree.on_error = self.on_tree_error
+        self.tree.error(self.on_tree_error)
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
         """Sync the slash commands only when Discord holds other ones: syncing is rate-limited, and
         only Discord knows what it holds (another copy of the bot may have synced)."""
         assert self.application_id is not None
-        registered = await self.http.get_global_commands(self.application_id)
+        registered = cast(list[dict[str, Any]], await self.http.get_global_commands(self.application_id))
         ours = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         if same_commands(registered, ours):
             log.info("The %d application commands are already registered", len(ours))

@@ -33,6 +33,7 @@ TIMEOUT_SECONDS = 20.0
 READ_BLOCK = 64 * 1024
 USER_AGENT = "citebot/0.1 (fetches articles and feeds its users asked for)"
 WEB_SCHEMES = {"http": 80, "https": 443}
+DEFAULT_TIMEOUT: Any = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT")  # noqa: B009  what http.client passes
 PRIVATE_HINT = "Set CITEBOT_ALLOW_PRIVATE_URLS=1 only if this machine should fetch from its own network."
 
 
@@ -189,18 +190,18 @@ class _Guard:
         self._timer.cancel()
 
     def connect(
-        self, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source_address: Any = None
+        self, address: tuple[str, int], timeout: Any = DEFAULT_TIMEOUT, source_address: Any = None
     ) -> socket.socket:
         """What ``socket.create_connection`` does, to checked addresses only, under the deadline."""
         host, port = address
         try:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as error:
-            raise OSError(f"cannot resolve {host}: {error.strerror}") from None
+        except socket.gaierror as unresolved:
+            raise OSError(f"cannot resolve {host}: {unresolved.strerror}") from None
         if not self.allow_private:
             for *_, sockaddr in found:
                 check_public(host, str(sockaddr[0]))
-        error: OSError = OSError(f"no address for {host}")
+        last_error = OSError(f"no address for {host}")
         for family, kind, protocol, _, sockaddr in found:
             connection = socket.socket(family, kind, protocol)
             with self._lock:
@@ -208,15 +209,15 @@ class _Guard:
             if self.expired.is_set():
                 connection.close()
                 raise TimeoutError("the download deadline passed")
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            if timeout is not DEFAULT_TIMEOUT:
                 connection.settimeout(timeout)
             try:
                 connection.connect(sockaddr)
                 return connection
             except OSError as failed:
-                error = failed
+                last_error = failed
                 connection.close()
-        raise error
+        raise last_error
 
     def _expire(self) -> None:
         self.expired.set()

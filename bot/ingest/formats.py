@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from bot.errors import UnreadableDocument
 from bot.models import Metadata
@@ -19,7 +20,7 @@ def html_text(html: str) -> tuple[str, Metadata]:
 
     with parser_failures("HTML page"):
         document = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
-    if document is None:
+    if document is None or isinstance(document, dict):  # a dict only with as_dict=True, which we never pass
         return "", Metadata()
     metadata = Metadata(
         title=_text(document.title), url=_text(document.url), date=_text(document.date), author=_text(document.author)
@@ -39,7 +40,7 @@ def pdf_text(raw: bytes) -> tuple[str, Metadata]:
         try:
             reader = PdfReader(io.BytesIO(raw))
             pages = [page.extract_text() or "" for page in reader.pages]
-            info = reader.metadata or {}
+            info: Any = reader.metadata or {}
         except DependencyError:
             raise UnreadableDocument(
                 "it is an encrypted PDF, and decrypting it needs the `cryptography` package "

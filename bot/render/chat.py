@@ -298,9 +298,9 @@ def limit_problems(reply: DiscordReply) -> list[str]:
         if len(embed.footer.text or "") > FOOTER_LIMIT:
             problems.append(f"footer {len(embed.footer.text or '')} > {FOOTER_LIMIT}")
         problems.extend(
-            f"field value {len(f.value)} > {FIELD_VALUE_LIMIT}"
+            f"field value {len(f.value or '')} > {FIELD_VALUE_LIMIT}"
             for f in embed.fields
-            if len(f.value) > FIELD_VALUE_LIMIT
+            if len(f.value or "") > FIELD_VALUE_LIMIT
         )
     total = sum(len(embed) for embed in reply.embeds)
     if total > EMBEDS_TOTAL_LIMIT:

@@ -26,7 +26,6 @@ STOPWORDS = frozenset(
 )
 
 
-
 _local = threading.local()
 
 

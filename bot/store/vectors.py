@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
+import faiss  # its bundled stubs lack the HNSW and IDMap API: those lines carry type: ignore
 import numpy as np
 
 from bot.errors import REBUILD_HINT, IndexCorruptError
@@ -51,7 +51,7 @@ def exact_index(dimension: int) -> faiss.Index:
 
 
 def graph_index(dimension: int) -> faiss.Index:
-    graph = faiss.IndexHNSWSQ(dimension, COMPACT, GRAPH_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph = faiss.IndexHNSWSQ(dimension, COMPACT, GRAPH_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
     graph.hnsw.efConstruction = GRAPH_CONSTRUCTION_DEPTH
     graph.hnsw.efSearch = GRAPH_SEARCH_DEPTH
     return faiss.IndexIDMap2(graph)
@@ -73,14 +73,14 @@ class Segment:
         self.path = folder / file.file
         self.index = faiss.read_index(str(self.path))
         if self.file.graph:
-            faiss.downcast_index(self.index.index).hnsw.efSearch = GRAPH_SEARCH_DEPTH
-        self.ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            faiss.downcast_index(self.index.index).hnsw.efSearch = GRAPH_SEARCH_DEPTH  # type: ignore[attr-defined]
+        self.ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)  # type: ignore[attr-defined]
         self.first, self.last = (int(self.ids.min()), int(self.ids.max())) if self.ids.size else (0, -1)
         if self.index.ntotal != file.count:
             raise IndexCorruptError(f"The vectors in {self.path} do not match their build. {REBUILD_HINT}")
 
     def vectors(self) -> np.ndarray:
-        return self.index.index.reconstruct_n(0, self.index.ntotal)
+        return self.index.index.reconstruct_n(0, self.index.ntotal)  # type: ignore[attr-defined]
 
 
 class VectorSet:
@@ -125,9 +125,9 @@ class VectorSet:
             if segment.index.ntotal == 0:
                 continue
             if segment.file.graph:
-                parameters = faiss.SearchParametersHNSW(efSearch=GRAPH_SEARCH_DEPTH, sel=selector)
+                parameters = faiss.SearchParametersHNSW(efSearch=GRAPH_SEARCH_DEPTH, sel=selector)  # type: ignore[attr-defined]
             else:
-                parameters = faiss.SearchParameters(sel=selector) if selector else None
+                parameters = faiss.SearchParameters(sel=selector) if selector else None  # type: ignore[call-arg]
             scores, ids = segment.index.search(
                 query.reshape(1, -1), min(limit, segment.index.ntotal), params=parameters
             )
@@ -206,7 +206,7 @@ def _merged(
     keep = ~np.isin(all_ids, np.fromiter(gone, np.int64, count=len(gone)))
     if grow is not None and base is not None:
         index = Segment(base.folder, grow).index
-        faiss.downcast_index(index.index).hnsw.efConstruction = GRAPH_CONSTRUCTION_DEPTH
+        faiss.downcast_index(index.index).hnsw.efConstruction = GRAPH_CONSTRUCTION_DEPTH  # type: ignore[attr-defined]
     else:
         dimension = all_vectors.shape[1]
         index = graph_index(dimension) if approximate else exact_index(dimension)
@@ -214,7 +214,7 @@ def _merged(
     faiss.write_index(index, str(build / VECTORS))
     _fsync(build / VECTORS)
     merged = SegmentFile(VECTORS, int(index.ntotal), graph=approximate, size=(build / VECTORS).stat().st_size)
-    return merged, faiss.vector_to_array(index.id_map)
+    return merged, faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
 
 
 def _link(source: Path, target: Path) -> None:

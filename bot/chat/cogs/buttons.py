@@ -51,8 +51,8 @@ class VoteButton(
     ) -> VoteButton:
         return cls(match["vote"], match["answer"])
 
-    async def callback(self, interaction: discord.Interaction[CitebotBot]) -> None:
-        bot = interaction.client
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: CitebotBot = interaction.client
         value = 1 if self.vote == "up" else -1
         try:
             stored = await asyncio.to_thread(bot.feedback.record_vote, self.answer_id, interaction.user.id, value)
@@ -81,8 +81,8 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"cit
     ) -> MoreButton:
         return cls(match["answer"])
 
-    async def callback(self, interaction: discord.Interaction[CitebotBot]) -> None:
-        bot = interaction.client
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: CitebotBot = interaction.client
         wait = bot.more_cooldown.wait(interaction.user.id)
         if wait:
             text = f"One at a time, please: you can ask for more sources again in {max(wait, 0.1):.1f} s."
@@ -102,7 +102,9 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"cit
                 if answer
                 else render_text("I no longer know this answer; please ask the question again.")
             )
-        await interaction.followup.send(content=reply.content, embeds=list(reply.embeds), ephemeral=True)
+        await interaction.followup.send(
+            content=reply.content or discord.utils.MISSING, embeds=list(reply.embeds), ephemeral=True
+        )
 
     async def _ask_again(self, bot: CitebotBot) -> Answer | None:
         """After a restart the answer is gone from memory: ask its stored question again."""
