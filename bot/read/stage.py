@@ -100,7 +100,8 @@ def read_passages(
         for chunk_id, (candidate, sentence) in best.items()
     ]
     read.sort(key=lambda passage: (-passage.score, passage.chunk_id))
-    return ReadResult(tuple(read), tuple(ranked if reader is not None else sorted(judged, key=lambda j: -_score(j))))
+    unread = sorted((j for j in judged if reader is not None and j.probability is None), key=lambda j: -j.first_cut)
+    return ReadResult(tuple(read), (*ranked, *unread))
 
 
 def _score(sentence: JudgedSentence) -> float:
