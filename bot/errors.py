@@ -41,6 +41,10 @@ class QuestionsFileError(CitebotError):
     """The question file of `citebot eval` is missing or a line of it is not a question."""
 
 
+class PlotError(CitebotError):
+    """`citebot eval --plot` cannot draw: the optional plotting library is missing, or the file type is unknown."""
+
+
 class SourceError(CitebotError):
     """An article could not be fetched or read (``citebot add``)."""
 
@@ -51,6 +55,10 @@ class PrivateAddressError(SourceError):
 
 class FeedError(CitebotError):
     """A feed cannot be followed or polled: unreachable, not a feed, or malformed."""
+
+
+class DatabaseFileError(CitebotError):
+    """One of citebot's own SQLite files (feeds, feedback) is damaged, locked, read-only or on a full disk."""
 
 
 class UnreadableDocument(Exception):

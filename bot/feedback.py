@@ -24,10 +24,12 @@ from pathlib import Path
 from bot.migrations import migrate
 from bot.models import Citation, Vote
 from bot.settings import Settings
+from bot.sqlite_files import DatabaseFile, connect, translated
 
 FILE_NAME = "feedback.sqlite"
 SALT_FILE_NAME = "feedback.salt"
 SALT_BYTES = 32
+IF_DAMAGED = "Move it away to start a new one; the votes and unanswered questions in it are then lost."
 
 MIGRATIONS = (
     """
@@ -62,6 +64,11 @@ class AnswerRecord:
 
 def feedback_path(settings: Settings) -> Path:
     return settings.index / FILE_NAME
+
+
+def feedback_file(path: Path) -> DatabaseFile:
+    """The feedback database (votes, remembered answers, unanswered questions) as its errors name it."""
+    return DatabaseFile(path, "feedback database", IF_DAMAGED)
 
 
 def installation_salt(database: Path) -> bytes:
@@ -124,7 +131,7 @@ class FeedbackStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=10)
+        connection = connect(self.path)
         try:
             with connection:
                 yield connection
@@ -201,8 +208,9 @@ class FeedbackStore:
 
 
 def feedback_summary(settings: Settings) -> str:
-    """What ``citebot feedback`` prints."""
+    """What ``citebot feedback`` prints; a damaged or locked database is a ``DatabaseFileError`` (one line)."""
     path = feedback_path(settings)
     if not path.exists():
         return f"No feedback yet ({path} does not exist: the Discord bot has not answered anything)."
-    return FeedbackStore(path).summary()
+    with translated(feedback_file(path)):
+        return FeedbackStore(path).summary()

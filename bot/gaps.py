@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.errors import CitebotError
+from bot.feedback import feedback_file
+from bot.sqlite_files import connected
+
 log = logging.getLogger(__name__)
 
 DATABASE = "feedback.sqlite"
@@ -60,7 +64,7 @@ def record_gap(index_dir: Path, question: str, channel: str, asker_hash: str | N
                 "INSERT INTO gaps (question, channel, asker_hash, confidence, asked_at) VALUES (?, ?, ?, ?, ?)",
                 (question, channel, asker_hash, confidence, datetime.now(UTC).isoformat(timespec="seconds")),
             )
-    except (sqlite3.Error, OSError) as error:
+    except (CitebotError, sqlite3.Error, OSError) as error:
         log.warning("Could not record an unanswered question in %s: %s", index_dir / DATABASE, error)
 
 
@@ -79,7 +83,8 @@ def command_line_asker(index_dir: Path) -> str | None:
 
 
 def coverage_gaps(index_dir: Path) -> tuple[Gap, ...]:
-    """The unanswered questions, near-identical wordings grouped, most asked first, then most recent."""
+    """The unanswered questions, near-identical wordings grouped, most asked first, then most recent; a
+    damaged or locked database is a ``DatabaseFileError`` (one line)."""
     if not (index_dir / DATABASE).exists():
         return ()
     with _connect(index_dir) as connection:
@@ -143,10 +148,6 @@ class _Group:
 @contextmanager
 def _connect(index_dir: Path) -> Iterator[sqlite3.Connection]:
     index_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(index_dir / DATABASE, timeout=10)
-    try:
-        with connection:
-            connection.execute(SCHEMA)
-            yield connection
-    finally:
-        connection.close()
+    with connected(feedback_file(index_dir / DATABASE)) as connection:
+        connection.execute(SCHEMA)
+        yield connection

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
@@ -19,7 +19,10 @@ from bot.ingest.chunk import ChunkingSettings, chunk
 from bot.ingest.clean import clean
 from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
 from bot.models import IndexInfo
+from bot.render.progress import progress as embedding_progress
+from bot.render.text import plural
 from bot.settings import Settings
+from bot.sqlite_files import disk_os_error
 from bot.store.builds import BuildWriter, PendingSentence
 from bot.store.reading import read_info
 from bot.store.schema import BuildRecord, current_build
@@ -46,12 +49,16 @@ class BuildReport:
     def summary(self) -> str:
         if self.published:
             line = (
-                f"Indexed {self.articles} articles, {self.passages} passages in {self.seconds:.1f} s: "
+                f"Indexed {plural(self.articles, 'article')}, {plural(self.passages, 'passage')} "
+                f"in {self.seconds:.1f} s: "
                 f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged; "
-                f"{self.embedded} sentences embedded"
+                f"{plural(self.embedded, 'sentence')} embedded"
             )
         else:
-            line = f"Index is up to date: {self.articles} articles, {self.passages} passages; nothing changed"
+            line = (
+                f"Index is up to date: {plural(self.articles, 'article')}, {plural(self.passages, 'passage')}; "
+                "nothing changed"
+            )
         if self.skipped:
             line += f"; skipped {len(self.skipped)}: " + ", ".join(s.document for s in self.skipped)
         return line + "."
@@ -118,6 +125,12 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
         reuse_or_export(embedder, settings.model, published, writer.build_folder())
         writer.finish(info)
         writer.publish()
+    except sqlite3.Error as error:  # a full disk, or a store citebot may not write: the one-line disk message
+        writer.discard()
+        disk = disk_os_error(error, settings.index / writer.store)
+        if disk is None:
+            raise
+        raise disk from None
     except BaseException:
         writer.discard()
         raise
@@ -184,7 +197,7 @@ def _embed_pending(
     missing = sorted(
         {s.digest: s.text for s in pending if s.digest not in known}.items(), key=lambda item: len(item[1])
     )
-    with tqdm(total=len(missing), unit="sentence", desc="Embedding", disable=not progress or None) as bar:
+    with embedding_progress(len(missing), "Embedding", "sentences", shown=progress) as bar:
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start : start + EMBED_BATCH]
             vectors = embedder.embed([text for _, text in batch])

@@ -501,7 +501,7 @@ def test_sources_paginates_long_lists() -> None:
     articles = tuple(
         IndexedArticle(f"id{i}", f"d{i}.txt", f"Title {i:02d}", None, "2024-01-01", None, "", 3) for i in range(40)
     )
-    pages = source_pages(articles, IndexInfo("m", 1, "c", 0.4, "2025-01-01T00:00:00+00:00", 40, 120, 300))
+    pages = source_pages(articles, IndexInfo("m", 1, "c", "2025-01-01T00:00:00+00:00", 40, 120, 300))
     assert len(pages) == 3 and "Title 00" in (pages[0].description or "") and "Page 3/3" in str(pages[2].footer.text)
 
 

@@ -189,8 +189,12 @@ def test_the_support_threshold_keeps_further_sentences_that_hold_the_evidence() 
         scored(Kind.ANSWERABLE, 0.9), read_scores=(0.9, 0.6, 0.5, 0.2), read_hits=(True, True, False, False)
     )
     again = replace(scored(Kind.ANSWERABLE, 0.8), read_scores=(0.8, 0.4, 0.3), read_hits=(True, True, False))
-    chosen = calibrate_thresholds([answered, again, scored(Kind.NEAR_TOPIC, 0.1)])
+    weak = scored(Kind.ANSWERABLE, 0.2)
+    chosen = calibrate_thresholds([answered, again, weak, scored(Kind.NEAR_TOPIC, 0.1)])
+    assert chosen.answer == pytest.approx(0.15)
     assert chosen.support == pytest.approx(0.35), "keeps both evidence sentences (0.6, 0.4) at the best F1"
+    strict = calibrate_thresholds([answered, again, scored(Kind.NEAR_TOPIC, 0.7)])
+    assert strict.support == strict.answer == pytest.approx(0.75), "a further citation must answer on its own"
 
 
 def test_calibrate_breaks_ties_by_the_widest_margin() -> None:

@@ -229,10 +229,10 @@ def test_an_invalid_utf8_line_on_stdin_is_one_json_error_and_the_batch_goes_on(f
     assert "error" not in records[0] and "error" not in records[2]
 
 
-def test_piped_questions_without_json_say_to_use_json(fake_cli: CliRunner) -> None:
+def test_piped_questions_without_json_are_answered_in_readable_blocks(fake_cli: CliRunner) -> None:
     result = fake_cli.invoke(main, ["ask"], input="who denied the Wagner claims?\n")
-    assert result.exit_code == 2
-    assert "Questions on stdin need --json" in result.output and "| citebot ask --json" in result.output
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("> who denied the Wagner claims?\n[1] ")
 
 
 def test_hints_to_run_citebot_index_repeat_the_folders_given(tmp_path: Path) -> None:
@@ -669,7 +669,7 @@ def test_citebot_discord_on_a_fresh_clone_builds_the_index_then_says_it_cannot_r
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"No index in {tmp_path / 'index'} yet: building it")
+    assert lines[0].startswith(f"There is no index in {tmp_path / 'index'} yet: building it")
     assert lines[-1].startswith(f"citebot: Cannot reach Discord at http://127.0.0.1:{port}/api/v10 (")
     assert "faiss" not in result.stderr.lower() and "voice" not in result.stderr
     assert current_build(tmp_path / "index") is not None

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from bot.errors import CitebotError, DiskError, disk_error
+from bot.errors import CitebotError, DiskError, ModelError, disk_error
 from bot.render.chat import DiscordReply
 
 log = logging.getLogger(__name__)
@@ -21,22 +21,40 @@ REFUSED = "Discord would not take my answer to this (it has been logged). Please
 SERVER_PATH = re.compile(r"(?<![\w:/.~-])(?:~?/)?[\w.@+-]+(?:/[\w.@+-]+)+/?")
 CLI_REBUILD = "Run `citebot index`"
 CHAT_REBUILD = "Someone with the Manage Server permission can run `/reindex`"
+# A model problem that /reindex does not mend is mended on the server, with advice for a shell: the log has it.
+READER_FOR_ADMIN = "The bot's reading model is damaged; the server's admin can restore it."
+MODEL_FOR_ADMIN = "The bot's embedding model cannot be loaded; the server's admin can fix it."
+READER_PARTS = ("reading model", "first cut", "thresholds")
 
 
-def public_message(error: CitebotError) -> str:
-    """A user error as Discord users may read it: no file paths of the server, and the fix they can
-    make there. The full message goes to the log."""
+def public_message(error: CitebotError | OSError, retry: str = "/reindex") -> str:
+    """What Discord users may read of an error, the one function every reply with an error goes through:
+    no file paths of the server, no advice for a shell, and the fix they can make in Discord (a disk
+    problem says to run ``retry`` again). The full message goes to the log."""
+    if isinstance(error, OSError):
+        error = chat_disk_error(error, retry)
     text = str(error)
-    public = SERVER_PATH.sub(lambda path: f"`{PurePosixPath(path.group()).name}`", text)
-    public = public.replace(CLI_REBUILD, CHAT_REBUILD)
+    if isinstance(error, ModelError) and CLI_REBUILD not in text:
+        log.error("Told a Discord user that a model cannot be used: %s", text)
+        return READER_FOR_ADMIN if any(part in text for part in READER_PARTS) else MODEL_FOR_ADMIN
+    public = SERVER_PATH.sub(lambda path: _file_name(text, path), text)
+    public = " ".join(public.replace(CLI_REBUILD, CHAT_REBUILD).split())
     if public != text:
         log.warning("Told a Discord user: %s", text)
     return public
 
 
-def chat_disk_error(error: OSError) -> DiskError:
-    """An ``OSError`` during a rebuild, as the one line a server manager can act on."""
-    return disk_error(error, "`/reindex`")
+def _file_name(text: str, path: re.Match[str]) -> str:
+    """A server path as its last part, marked as code unless it stands inside code already; a full stop
+    after it stays outside."""
+    found = path.group().rstrip(".")
+    name = PurePosixPath(found).name
+    return (name if text.count("`", 0, path.start()) % 2 else f"`{name}`") + path.group()[len(found) :]
+
+
+def chat_disk_error(error: OSError, retry: str = "/reindex") -> DiskError:
+    """An ``OSError`` during a rebuild (or ``retry``), as the one line a server manager can act on."""
+    return disk_error(error, f"`{retry}`")
 
 
 def send_kwargs(reply: DiscordReply, view: discord.ui.View | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.group import documents_option, index_option, open_engine, progress_wanted, settings_for
+from bot.cli.group import documents_option, index_option, open_engine, progress_wanted, say, settings_for
 
 
 @click.command()
@@ -22,60 +22,40 @@ def index(documents: Path | None, index_dir: Path | None) -> None:
     """Clean, chunk and embed the articles into a new index, then swap it in."""
     from bot.pipeline import build_index
 
-    report = build_index(settings_for(documents, index_dir), progress=progress_wanted())
+    report = build_index(settings_for(documents, index_dir), progress=True)
     click.echo(report.summary())
 
 
 @click.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; with no QUESTION, one line per stdin line.")
+@click.option(
+    "--explain", is_flag=True, help="Also show why: passages found, every judged sentence's scores, the threshold."
+)
 @documents_option
 @index_option
-def ask(question: str | None, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
-    """Answer QUESTION with cited passages from the articles."""
-    from bot.errors import QuestionError
-    from bot.gaps import command_line_asker, record_gap
-    from bot.models import Answer
-    from bot.render.terminal import render_json, render_json_error, render_text
+def ask(question: str | None, as_json: bool, explain: bool, documents: Path | None, index_dir: Path | None) -> None:
+    """Answer QUESTION with cited passages from the articles; with no QUESTION at a terminal, start a session.
 
-    if question is None and not as_json:
-        raise click.UsageError(
-            "Questions on stdin need --json (one JSON line per question line): "
-            "printf 'who denied the Wagner claims?\\n' | citebot ask --json"
-            if not sys.stdin.isatty()
-            else 'Give a question, e.g. citebot ask "who denied the Wagner claims?"'
-        )
+    Piped questions (one a line) are answered in order: a readable block each, or one JSON line each."""
+    from bot.cli.group import JSON_ERRORS
+    from bot.cli.session import Asker, answer_lines, run_session
+    from bot.errors import QuestionError
+
+    if as_json:
+        click.get_current_context().meta[JSON_ERRORS] = question  # every error is then a JSON line on stdout too
     if question is not None and not is_text(question):
         raise QuestionError("The question is not valid UTF-8 text. Type it again, or set your terminal to UTF-8.")
     settings = settings_for(documents, index_dir)
     engine = open_engine(settings)
-
-    def answered(text: str) -> Answer:
-        """The answer; a question the sources don't cover is recorded for `citebot gaps`."""
-        answer = engine.ask(text)
-        if not answer.answered:
-            record_gap(settings.index, answer.question, "cli", command_line_asker(settings.index), answer.confidence)
-        return answer
-
+    width = min(shutil.get_terminal_size().columns, 100)
+    asker = Asker(engine, settings.index, as_json=as_json, explain=explain, color=sys.stdout.isatty(), width=width)
     if question is not None:
-        answer = answered(question)
-        if as_json:
-            click.echo(render_json(answer))
-        else:
-            color = sys.stdout.isatty()
-            click.echo(render_text(answer, color=color, width=min(shutil.get_terminal_size().columns, 100)))
-        return
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if not line.strip():
-            continue
-        try:
-            raw.decode("utf-8")
-            click.echo(render_json(answered(line)))
-        except UnicodeDecodeError as error:
-            click.echo(render_json_error(line, f"This line is not valid UTF-8 (byte {error.start}); save it as UTF-8."))
-        except QuestionError as error:
-            click.echo(render_json_error(line, str(error)))
+        click.echo(asker.render(asker.ask(question)))
+    elif sys.stdin.isatty():
+        run_session(asker, engine.info.articles)
+    else:
+        answer_lines(asker, sys.stdin.buffer)
 
 
 def is_text(argument: str) -> bool:
@@ -99,8 +79,8 @@ def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
     settings = settings_for(documents, index_dir)
     added = add_source(source, settings.documents, allow_private=settings.allow_private_urls)
     verb = "Already present as" if added.already_present else "Saved"
-    click.echo(f"{verb} {added.path}: {added.title}")
-    click.echo(build_index(settings, progress=progress_wanted()).summary())
+    say(f"{verb} {added.path}: {added.title}")
+    click.echo(build_index(settings, progress=True).summary())
 
 
 @click.command()
@@ -132,18 +112,31 @@ def stats(index_dir: Path | None) -> None:
 @click.command(name="eval")
 @click.argument("questions", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw hit@1, answered and abstained against the threshold into FILE.png (needs citebot[plot]).",
+)
 @documents_option
 @index_option
-def evaluate(questions: Path, as_json: bool, documents: Path | None, index_dir: Path | None) -> None:
+def evaluate(questions: Path, as_json: bool, plot: Path | None, documents: Path | None, index_dir: Path | None) -> None:
     """Measure answers on QUESTIONS.jsonl: hybrid, dense-only and lexical-only retrieval."""
     from bot.evaluation.questions import load_questions
     from bot.evaluation.run import ALL_MODES, run_eval
     from bot.render.evaluation import render_json, render_text
 
+    if plot is not None:
+        from bot.render.plot import check_plot_file
+
+        check_plot_file(plot)
     asked = load_questions(questions)
     engine = open_engine(settings_for(documents, index_dir))
     report = run_eval(engine, asked, ALL_MODES, source=str(questions), progress=progress_wanted())
     click.echo(render_json(report) if as_json else render_text(report))
+    if plot is not None:
+        from bot.render.plot import write_plot
+
+        click.echo(f"Drew the threshold curve into {write_plot(report, plot)}.", err=True)
 
 
 @click.command()

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from bot.cli.group import documents_option, index_option, progress_wanted, settings_for
+from bot.cli.group import documents_option, index_option, say, settings_for
 
 
 @click.command()
@@ -24,7 +24,7 @@ def follow(url: str, documents: Path | None, index_dir: Path | None) -> None:
 
     settings = settings_for(documents, index_dir)
     result = follow_feed(settings, url)
-    click.echo(f"Following {result.title or result.url} ({result.url}).")
+    say(f"Following {result.title or result.url} ({result.url}).")
     _report_and_index(settings, (result,))
 
 
@@ -37,7 +37,7 @@ def unfollow(url: str, documents: Path | None, index_dir: Path | None) -> None:
     from bot.ingest.feeds import unfollow_feed
 
     unfollow_feed(settings_for(documents, index_dir), url)
-    click.echo(f"No longer following {url}.")
+    say(f"No longer following {url}.")
 
 
 @click.command()
@@ -52,12 +52,12 @@ def feeds(documents: Path | None, index_dir: Path | None) -> None:
         click.echo("No feeds followed. Add one with `citebot follow URL`.")
         return
     for feed in found:
-        click.echo(f"{feed.title or '(untitled)'}\n  {feed.url}")
+        say(f"{feed.title or '(untitled)'}\n  {feed.url}")
         checked = feed.last_checked or "never"
-        click.echo(f"  last checked {checked} · {feed.added} article{'s' if feed.added != 1 else ''} added")
+        say(f"  last checked {checked} · {feed.added} article{'s' if feed.added != 1 else ''} added")
         if feed.last_error:
             retry = f" (failed {feed.failures}x; next try after {feed.retry_after})" if feed.retry_after else ""
-            click.echo(f"  last error: {feed.last_error}{retry}")
+            say(f"  last error: {feed.last_error}{retry}")
 
 
 @click.command()
@@ -103,7 +103,7 @@ def gaps(as_json: bool, index_dir: Path | None) -> None:
     for gap in found:
         others = len(gap.wordings) - 1
         variants = f" (+{others} similar wording{'s' if others != 1 else ''})" if others else ""
-        click.echo(f"{gap.count:>4}x  {gap.question}{variants}  · last asked {gap.last_asked}")
+        say(f"{gap.count:>4}x  {gap.question}{variants}  · last asked {gap.last_asked}")
 
 
 def _report_and_index(settings: Any, results: tuple[Any, ...]) -> None:
@@ -113,15 +113,15 @@ def _report_and_index(settings: Any, results: tuple[Any, ...]) -> None:
     for result in results:
         name = result.title or result.url
         if result.waiting:
-            click.echo(f"{name}: waiting after failures ({result.error})")
+            say(f"{name}: waiting after failures ({result.error})")
         elif result.error:
-            click.echo(f"{name}: failed, will retry later ({result.error})")
+            say(f"{name}: failed, will retry later ({result.error})")
         elif result.not_modified:
-            click.echo(f"{name}: unchanged")
+            say(f"{name}: unchanged")
         else:
             skipped = f", {result.skipped} skipped (see -v)" if result.skipped else ""
-            click.echo(f"{name}: {len(result.added)} new{skipped}")
+            say(f"{name}: {len(result.added)} new{skipped}")
         for article in result.added:
-            click.echo(f"  + {article.title} ({article.date or 'undated'}) -> {article.path}")
+            say(f"  + {article.title} ({article.date or 'undated'}) -> {article.path}")
     if any(result.added for result in results):
-        click.echo(build_index(settings, progress=progress_wanted()).summary())
+        click.echo(build_index(settings, progress=True).summary())

@@ -15,11 +15,17 @@ from typing import Any, NoReturn
 import click
 
 from bot.errors import CitebotError, disk_error
+from bot.render.terminal import printable, render_json_error
 
 log = logging.getLogger("citebot")
 
 FOLDER_OPTIONS = "citebot.folder_options"
+JSON_ERRORS = "citebot.json_errors"
 QUIET_LOGGERS = ("faiss.loader",)
+# Libraries that log warnings and errors about what they coped with (a PDF without its EOF marker, a page
+# with no text) before citebot says, in one line of its own, what it did with the file; they show with -v.
+LIBRARY_LOGGERS = ("pypdf", "trafilatura", "htmldate", "courlan", "justext")
+LOG_FORMAT = "%(levelname)s: %(message)s"
 
 
 def remember_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -58,14 +64,14 @@ class CitebotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CitebotError as error:
-            fail(str(error).replace("`citebot index`", command_line(ctx)))
+            fail(str(error).replace("`citebot index`", command_line(ctx)), ctx)
         except BrokenPipeError:
             # The reader went away (`citebot ask ... | head`): stop quietly, as other tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except OSError as error:
             log.debug("Failed on an OSError", exc_info=True)
-            fail(str(disk_error(error, command_line(ctx, ctx.invoked_subcommand or "index"))))
+            fail(str(disk_error(error, command_line(ctx, ctx.invoked_subcommand or "index"))), ctx)
         except KeyboardInterrupt:
             click.echo("citebot: interrupted; nothing was changed.", err=True)
             sys.exit(130)
@@ -79,20 +85,42 @@ class CitebotGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def fail(message: str) -> NoReturn:
-    click.echo(f"citebot: {message}", err=True)
+def fail(message: str, ctx: click.Context | None = None) -> NoReturn:
+    """The error in one line on stderr, and exit 1. A command that promised JSON (`ask --json`) also gets
+    it as a JSON line on stdout, so a script reading stdout always gets JSON."""
+    if ctx is not None and JSON_ERRORS in ctx.meta:
+        question = ctx.meta[JSON_ERRORS]
+        if question is not None:  # bytes of invalid UTF-8 in the argument are shown as stdin lines show them
+            question = question.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        click.echo(render_json_error(question, message))
+    click.echo(f"citebot: {printable(message)}", err=True)
     sys.exit(1)
+
+
+def say(text: str) -> None:
+    """``click.echo`` for text holding what articles, feeds or their servers wrote (titles, addresses,
+    errors): without escape sequences or control characters, so none of it can drive the terminal."""
+    click.echo(printable(text))
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines quote file names, titles and addresses from articles and feeds: none may drive the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 @click.group(cls=CitebotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 def main(verbose: bool) -> None:
     """Answer questions from your articles with verbatim, cited quotes."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL)
 
 
 def settings_for(documents: Path | None, index_dir: Path | None) -> Any:
@@ -103,6 +131,7 @@ def settings_for(documents: Path | None, index_dir: Path | None) -> Any:
 
 
 def progress_wanted() -> bool:
+    """Whether a progress bar fits stderr. (Builds report on any stderr: ``bot.render.progress``.)"""
     return sys.stderr.isatty()
 
 
@@ -117,8 +146,30 @@ def open_engine(settings: Any) -> Any:
     try:
         return Engine.open(settings)
     except IndexMissingError:
+        from bot.render.text import plural
+
         embedder = SentenceTransformerEmbedder(settings.model)
-        click.echo(f"No index in {settings.index} yet: building it from {settings.documents} first.", err=True)
-        report = build_index(settings, progress=progress_wanted(), embedder=embedder)
+        articles = article_files(settings.documents)
+        if articles:
+            click.echo(
+                f"There is no index in {settings.index} yet: building it from the {plural(articles, 'article')} in "
+                f"{settings.documents} first.",
+                err=True,
+            )
+        report = build_index(settings, progress=True, embedder=embedder)
         click.echo(report.summary(), err=True)
         return Engine.open(settings, embedder)
+
+
+def article_files(folder: Path) -> int:
+    """How many article files ``folder`` holds, counted by name without reading them (the build reads them)."""
+    from bot.ingest.documents import SUPPORTED_SUFFIXES
+
+    if not folder.is_dir():
+        return 0
+    return sum(
+        path.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.is_file()
+        for path in folder.rglob("*")
+    )

@@ -38,7 +38,8 @@ def calibrate_thresholds(
     score reaches the threshold, as the engine decides. Use results of one mode, from a dev set.
 
     Support threshold: over the further sentences the answerable questions put forward (2nd and on),
-    the threshold with the best F1 of "this sentence holds the evidence".
+    the threshold with the best F1 of "this sentence holds the evidence", and never below the answer
+    threshold (a further citation must answer in its own right).
     """
     modes = {result.mode for result in results}
     if len(modes) != 1:
@@ -66,7 +67,8 @@ def calibrate_thresholds(
         f"≥ {answered_at_least:.0%} of answerable answered, then the most unanswerable abstained: "
         f"{answered(best[0]):.1%} answered, {abstained(best[0]):.1%} abstained"
     )
-    return Calibration(answer=best[0], objective=objective, support=_support(results))
+    support = _support(results)
+    return Calibration(answer=best[0], objective=objective, support=None if support is None else max(support, best[0]))
 
 
 def _support(results: Sequence[QuestionResult]) -> float | None:

@@ -31,7 +31,7 @@ def clean(article: Article) -> Article:
     """The article with chrome paragraphs and link markers removed, paragraphs joined by blank lines."""
     paragraphs = [
         pieces
-        for pieces, heading in _paragraph_pieces(article.text)
+        for pieces, heading in _paragraph_pieces(article.text, article.title)
         if pieces and (heading or not is_chrome(_join(article.text, pieces)))
     ]
     parts: list[str] = []
@@ -61,22 +61,24 @@ def is_chrome(paragraph: str) -> bool:
     return len(words) <= CHROME_MAX_WORDS and not stripped.endswith(SENTENCE_END)
 
 
-def _paragraph_pieces(text: str) -> list[tuple[list[Span], bool]]:
+def _paragraph_pieces(text: str, title: str = "") -> list[tuple[list[Span], bool]]:
     """Each paragraph as spans of ``text`` (markers cut out, whitespace trimmed), and whether it is
-    a Markdown heading (kept even when short).
+    a heading (kept even when short): a Markdown heading, or a line that repeats the article's title.
 
     A line is a paragraph of its own unless it looks hard-wrapped: long, and not ending a sentence.
+    A headline is never glued to the sentence after it.
     """
     paragraphs: list[tuple[list[Span], bool]] = []
+    headline = " ".join(title.split()).casefold()
     current: list[Span] = []
     for line_start, line_end in _lines(text):
         line = text[line_start:line_end]
         heading = HEADING.match(line)
-        if heading:
+        if heading or (headline and " ".join(line.split()).casefold() == headline):
             if current:
                 paragraphs.append((_merge(current), False))
                 current = []
-            paragraphs.append((_strip_markers(text, line_start + heading.end(), line_end), True))
+            paragraphs.append((_strip_markers(text, line_start + (heading.end() if heading else 0), line_end), True))
             continue
         pieces = _strip_markers(text, line_start, line_end)
         if not pieces:

@@ -7,7 +7,9 @@ import logging
 import re
 import stat
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,6 +27,39 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUF
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# Front matter holds a title, an address, a date and an author: a few hundred bytes, rarely a few KB.
+MAX_FRONT_MATTER_CHARS = 16 * 1024
+MAX_FRONT_MATTER_DEPTH = 16
+
+
+class FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases, nested at most ``MAX_FRONT_MATTER_DEPTH`` deep: a few hundred
+    bytes of aliases that expand into billions of items, or thousands of nested brackets (whose parsing
+    takes quadratic time), are refused as soon as they are met."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def fetch_alias(self) -> None:
+        raise yaml.YAMLError("front matter may not use aliases (*name)")
+
+    def fetch_anchor(self) -> None:
+        raise yaml.YAMLError("front matter may not use anchors (&name)")
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FRONT_MATTER_DEPTH:
+            raise yaml.YAMLError(f"front matter nested more than {MAX_FRONT_MATTER_DEPTH} deep")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.YAMLError(f"front matter nested more than {MAX_FRONT_MATTER_DEPTH} deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 @dataclass(frozen=True)
@@ -157,14 +192,18 @@ def decode_text(raw: bytes) -> str:
 
 
 def split_front_matter(text: str) -> tuple[Metadata, str]:
-    """Metadata from a leading ``---`` YAML block, and the text after it."""
+    """Metadata from a leading ``---`` YAML block, and the text after it; a block that is too large, too
+    deep, uses aliases or is no valid YAML is read as plain text."""
     match = FRONT_MATTER.match(text)
     if not match:
         return Metadata(), text
+    if len(match.group(1)) > MAX_FRONT_MATTER_CHARS:
+        log.warning("Front matter is larger than %d KB; reading the file as plain text", MAX_FRONT_MATTER_CHARS // 1024)
+        return Metadata(), text
     try:
-        data = yaml.safe_load(match.group(1))
-    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a date such as 2020-13-45
-        log.warning("Front matter is not valid YAML; reading the file as plain text")
+        data = yaml.load(match.group(1), Loader=FrontMatterLoader)  # a SafeLoader without aliases
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: a date such as 2020-13-45
+        log.warning("Front matter is not valid YAML (%s); reading the file as plain text", str(error).split("\n")[0])
         return Metadata(), text
     if not isinstance(data, dict):
         return Metadata(), text
@@ -179,4 +218,7 @@ def front_matter(metadata: Metadata) -> str:
 
 
 def _field(value: object) -> str | None:
-    return None if value is None else str(value).strip() or None
+    """A scalar (text, number, date) as text; a list or mapping where one value belongs is no value."""
+    if not isinstance(value, str | int | float | date):
+        return None
+    return str(value).strip() or None

@@ -35,6 +35,10 @@ USER_AGENT = "citebot/0.1 (fetches articles and feeds its users asked for)"
 WEB_SCHEMES = {"http": 80, "https": 443}
 DEFAULT_TIMEOUT: Any = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT")  # noqa: B009  what http.client passes
 PRIVATE_HINT = "Set CITEBOT_ALLOW_PRIVATE_URLS=1 only if this machine should fetch from its own network."
+# IPv6 forms that carry an IPv4 address in their last 32 bits (IPv4-compatible, IPv4-translated, NAT64),
+# and NAT64's local-use prefix, where that address's place depends on the network.
+IPV4_IN_LAST_BITS = tuple(ipaddress.IPv6Network(prefix) for prefix in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ def download(
     except urllib.error.HTTPError as error:
         if error.code == 304:
             return Download(url, b"", "", None, etag, last_modified, not_modified=True)
-        raise SourceError(f"{url} answered {error.code} {error.reason}. Check the address.") from None
+        if 300 <= error.code < 400:  # urllib gave up following: a loop, or too many redirects
+            raise SourceError(f"{url} redirects in a loop or too many times. Check the address.") from None
+        raise SourceError(f"{url} answered {error.code} {one_line(str(error.reason))}. Check the address.") from None
     except Exception as error:
         if guard.expired.is_set():
             raise _too_slow(url, timeout) from None
@@ -122,26 +128,48 @@ def download(
             reason = error.reason
             if isinstance(reason, SourceError):
                 raise reason from None
-            raise SourceError(f"Could not reach {url} ({reason}). Check the address and the connection.") from None
+            raise SourceError(
+                f"Could not reach {url} ({one_line(str(reason))}). Check the address and the connection."
+            ) from None
         if isinstance(error, TimeoutError):
             raise _too_slow(url, timeout) from None
         if isinstance(error, OSError | ValueError | http.client.HTTPException):
-            raise SourceError(f"Could not fetch {url} ({error}). Check the address.") from None
+            raise SourceError(f"Could not fetch {url} ({one_line(str(error))}). Check the address.") from None
         raise
     finally:
         guard.stop()
 
 
+def one_line(text: str) -> str:
+    """A library's or a server's words for an error, on one line (urllib's redirect loop takes three)."""
+    return " ".join(text.split())
+
+
 def check_public(host: str, address: str) -> None:
-    """Refuse an address that is not on the public internet (loopback, private, link-local, ...)."""
+    """Refuse an address that is not on the public internet (loopback, private, link-local, ...), also
+    when an IPv6 form carries a non-public IPv4 address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    if not ip.is_global or ip.is_multicast:
+    carried = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    local_nat64 = isinstance(ip, ipaddress.IPv6Address) and ip in LOCAL_NAT64
+    if local_nat64 or not all(each.is_global and not each.is_multicast for each in (ip, carried) if each):
+        shown = f"{ip} ({carried})" if carried else str(ip)
         raise PrivateAddressError(
-            f"{host} resolves to {ip}, a loopback, private or link-local address; citebot does not fetch "
+            f"{host} resolves to {shown}, a loopback, private or link-local address; citebot does not fetch "
             f"from those. {PRIVATE_HINT}"
         )
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: mapped, compatible, translated, NAT64, 6to4 or Teredo."""
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if any(ip in network for network in IPV4_IN_LAST_BITS) and not (ip.is_loopback or ip.is_unspecified):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int) -> bytes:

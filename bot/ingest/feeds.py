@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bot.errors import CitebotError, FeedError
 from bot.ingest.download import download, normalise_url
 from bot.ingest.fetch import fetch_url, save_article, saved_urls, web_address
-from bot.migrations import migrate
 from bot.settings import Settings
+from bot.sqlite_files import DatabaseFile, connected
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9,
 FIRST_BACKOFF = timedelta(minutes=15)
 LONGEST_BACKOFF = timedelta(days=1)
 ERROR_CHARS = 300
+IF_DAMAGED = "Move it away and follow the feeds again with `citebot follow URL`; the articles they brought stay."
+# The calendar day an ISO 8601 date names (2024-03-05, 20240305): feedparser turns 2024-13-45 into 2025-01-01.
+ISO_DAY = re.compile(r"\s*(\d{4})-?(\d\d)-?(\d\d)")
 
 MIGRATIONS = (
     """
@@ -149,7 +153,7 @@ def update_feeds(settings: Settings, now: datetime | None = None) -> tuple[PollR
     now = now or _now()
     results = []
     for feed in store.feeds():
-        if feed.retry_after and datetime.fromisoformat(feed.retry_after) > now:
+        if not _due(feed, now):
             results.append(PollResult(feed.url, feed.title, waiting=True, error=feed.last_error))
             continue
         try:
@@ -158,7 +162,7 @@ def update_feeds(settings: Settings, now: datetime | None = None) -> tuple[PollR
             if not isinstance(error, CitebotError):
                 log.exception("Polling the feed %s failed unexpectedly", feed.url)
             message = str(error)[:ERROR_CHARS] or type(error).__name__
-            log.warning("Could not poll the feed %s: %s", feed.url, message)
+            log.info("Could not poll the feed %s: %s", feed.url, message)
             store.record_failure(feed, message, now)
             results.append(PollResult(feed.url, feed.title, error=message))
     return tuple(results)
@@ -244,7 +248,7 @@ def _save_entries(
             )
             result = save_article(article, settings.documents)
         except CitebotError as error:
-            log.warning("Skipped %s from the feed %s: %s", entry.url, feed_url, error)
+            log.info("Skipped %s from the feed %s: %s", entry.url, feed_url, error)
             store.remember(entry.url, feed_url, None, f"skipped: {str(error)[:ERROR_CHARS]}", now)
             skipped += 1
             continue
@@ -258,12 +262,42 @@ def _feed_address(url: str) -> str:
     try:
         return normalise_url(url)
     except CitebotError as error:
-        raise FeedError(str(error).replace("can be added", "can be followed")) from None
+        message = str(error).replace("can be added", "can be followed")
+        hint = "For an article file, use `citebot add FILE`."
+        raise FeedError(message.replace("For a file, give its path.", hint)) from None
+
+
+def _due(feed: Feed, now: datetime) -> bool:
+    """Whether a feed backing off after failures may be polled again; a pause that cannot be read is over."""
+    if not feed.retry_after:
+        return True
+    try:
+        retry_after = datetime.fromisoformat(feed.retry_after)
+    except (TypeError, ValueError):
+        log.info("The feed %s has an unreadable retry time %r; polling it now", feed.url, feed.retry_after)
+        return True
+    return (retry_after if retry_after.tzinfo else retry_after.replace(tzinfo=UTC)) <= now
 
 
 def _entry_date(entry: dict[str, object]) -> str | None:
-    moment = entry.get("published_parsed") or entry.get("updated_parsed")
-    return time.strftime("%Y-%m-%d", moment) if isinstance(moment, time.struct_time) else None
+    """The day an entry was published (or else updated); a date that names no real day is no date."""
+    for key in ("published", "updated"):
+        moment = entry.get(f"{key}_parsed")
+        if isinstance(moment, time.struct_time) and _real_day(str(entry.get(key) or "")):
+            return time.strftime("%Y-%m-%d", moment)
+    return None
+
+
+def _real_day(written: str) -> bool:
+    """False for an ISO 8601 date such as 2024-13-45, which feedparser rolls over into another real day."""
+    day = ISO_DAY.match(written)
+    if day is None:
+        return True  # feedparser checks the other formats it reads against the calendar itself
+    try:
+        date(*(int(part) for part in day.groups()))
+    except ValueError:
+        return False
+    return True
 
 
 def _clean(value: object) -> str | None:
@@ -281,18 +315,16 @@ class FeedStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.file = DatabaseFile(path, "feeds database", IF_DAMAGED)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            migrate(connection, MIGRATIONS)
+        with connected(self.file, MIGRATIONS):
+            pass
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=10)
-        try:
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+        """A connection for one call; a damaged, locked, read-only or full file is a one-line error."""
+        with connected(self.file) as connection:
+            yield connection
 
     def add(self, url: str, now: datetime) -> None:
         with self._connect() as connection:

@@ -19,6 +19,7 @@ from pathlib import Path
 from bot.errors import SourceError, UnreadableDocument
 from bot.ingest.documents import SUPPORTED_SUFFIXES, front_matter, load_article, split_front_matter
 from bot.ingest.download import download, normalise_url
+from bot.ingest.files import write_new_file
 from bot.models import Metadata
 
 log = logging.getLogger(__name__)
@@ -163,13 +164,9 @@ def save_article(article: NewArticle, documents: Path) -> Added:
     stem = safe_name(article.title)
     for number in range(1, 1000):
         path = documents / (f"{stem}.md" if number == 1 else f"{stem}-{number}.md")
-        try:
-            with open(path, "xb") as handle:
-                handle.write(content)
-        except FileExistsError:
-            continue
-        log.info("Saved %s", path)
-        return Added(path, article.title, already_present=False, date=article.date)
+        if not path.exists() and write_new_file(path, content):
+            log.info("Saved %s", path)
+            return Added(path, article.title, already_present=False, date=article.date)
     raise SourceError(f"Too many articles named {stem!r} in {documents}. Rename some of them and try again.")
 
 

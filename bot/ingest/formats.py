@@ -25,7 +25,35 @@ def html_text(html: str) -> tuple[str, Metadata]:
     metadata = Metadata(
         title=_text(document.title), url=_text(document.url), date=_text(document.date), author=_text(document.author)
     )
-    return document.text or "", metadata
+    return without_headline(document.text or "", metadata.title, _headings(html)), metadata
+
+
+def without_headline(text: str, title: str | None, headings: tuple[str, ...] = ()) -> str:
+    """The page text without a first line that repeats the title, and with a first line that is another
+    headline (an ``<h1>``) as a paragraph of its own: a headline is never the start of the first sentence."""
+    first, newline, rest = text.partition("\n")
+    if not newline:
+        return text
+    if title and _folded(first) == _folded(title):
+        return rest.lstrip()
+    if _folded(first) in {_folded(heading) for heading in headings}:
+        return f"{first}\n\n{rest.lstrip()}"
+    return text
+
+
+def _headings(html: str) -> tuple[str, ...]:
+    """The text of the page's ``<h1>`` elements; none when the page cannot be parsed."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        return tuple(heading.text_content() for heading in lxml_html.fromstring(html).iter("h1"))
+    except (ValueError, TypeError, RecursionError, etree.LxmlError):
+        return ()
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def pdf_text(raw: bytes) -> tuple[str, Metadata]:

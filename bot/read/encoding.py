@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-MAX_TOKENS = 96
-MAX_QUESTION_TOKENS = 32
+MAX_TOKENS = 128
+MAX_QUESTION_TOKENS = 40
 MAX_CANDIDATE_TOKENS = 72
 
 

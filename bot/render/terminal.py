@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 
 from bot.models import Answer, Citation
 from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline
+from bot.render.text import wrap
 
 ABSTENTION = "The sources don't cover this."
 BOLD = "\033[1;33m"
@@ -35,7 +35,7 @@ def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
     blocks = [_render_article(number, group, color, width) for number, group in enumerate(groups, 1)]
     opening = headline(answer)
     if opening is not None:
-        blocks.insert(0, printable(opening))
+        blocks.insert(0, wrap(printable(opening), width))
     return "\n\n".join(blocks)
 
 
@@ -46,7 +46,7 @@ def _render_article(number: int, citations: tuple[Citation, ...], color: bool, w
     if first.also_in:
         details += f" (also in {', '.join(first.also_in)})"
     quotes = "\n\n".join(_render_quote(citation, color, width) for citation in citations)
-    return f"{heading}\n    {printable(details)}\n{quotes}"
+    return f"{wrap(heading, width, '', '    ')}\n{wrap(printable(details), width, '    ')}\n{quotes}"
 
 
 def _render_quote(citation: Citation, color: bool, width: int) -> str:
@@ -65,11 +65,7 @@ def _render_quote(citation: Citation, color: bool, width: int) -> str:
     else:
         sentence = printable(sentence)
     marked = printable(passage[:start]) + open_mark + sentence + close_mark + printable(passage[end:])
-    return "\n".join(
-        textwrap.fill(paragraph, width=width, initial_indent="    ", subsequent_indent="    ")
-        for paragraph in marked.split("\n")
-        if paragraph.strip()
-    )
+    return "\n".join(wrap(paragraph, width, "    ") for paragraph in marked.split("\n") if paragraph.strip())
 
 
 def answer_record(answer: Answer) -> dict[str, object]:
@@ -101,6 +97,7 @@ def render_json(answer: Answer) -> str:
     return json.dumps(answer_record(answer), ensure_ascii=False)
 
 
-def render_json_error(question: str, message: str) -> str:
-    """A line for a question that could not be asked, in the same shape plus an ``error``."""
+def render_json_error(question: str | None, message: str) -> str:
+    """A line for a question that could not be asked, in the same shape plus an ``error`` (``question`` is
+    None for an error before any question, such as a damaged index when questions come on stdin)."""
     return json.dumps({"question": question, "answered": False, "citations": [], "error": message}, ensure_ascii=False)

@@ -53,6 +53,10 @@ class RetrievedPassage:
     rank: int
     sentences: tuple[Sentence, ...]
     vectors: np.ndarray
+    dense_rank: int | None = None
+    """1-based rank among the dense retriever's passages; None where it did not rank this one."""
+    lexical_rank: int | None = None
+    """1-based rank among the lexical (bm25) retriever's passages; None where it did not rank this one."""
 
 
 class Retriever:
@@ -76,7 +80,9 @@ class Retriever:
         self, query: Query, mode: RetrievalMode, limit: int = RETRIEVED_PASSAGES
     ) -> tuple[RetrievedPassage, ...]:
         """The ``limit`` best passages, best first."""
-        ranked = self._fused_chunks(query, mode)[:limit]
+        rankings = self._rankings(query, mode)
+        ranked = reciprocal_rank_fusion(list(rankings.values()))[:limit]
+        positions = {name: {chunk: rank for rank, chunk in enumerate(ranking, 1)} for name, ranking in rankings.items()}
         if not ranked:
             return ()
         chunks = self.store.chunks(ranked)
@@ -95,18 +101,23 @@ class Retriever:
                 rank=rank,
                 sentences=tuple(Sentence(stored[r].start, stored[r].end, stored[r].text) for r in rows[chunk_id]),
                 vectors=vectors[rows[chunk_id]],
+                dense_rank=positions.get(RetrievalMode.DENSE, {}).get(chunk_id),
+                lexical_rank=positions.get(RetrievalMode.LEXICAL, {}).get(chunk_id),
             )
             for rank, chunk_id in enumerate(ranked)
             if chunk_id in chunks and rows[chunk_id]
         )
 
-    def _fused_chunks(self, query: Query, mode: RetrievalMode) -> list[int]:
-        rankings: list[list[int]] = []
+    def _rankings(self, query: Query, mode: RetrievalMode) -> dict[RetrievalMode, list[int]]:
+        """Each retriever's passages, best first: dense, lexical, or both (``--explain`` shows both ranks)."""
+        rankings: dict[RetrievalMode, list[int]] = {}
         if mode in (RetrievalMode.HYBRID, RetrievalMode.DENSE):
-            rankings.append(self._dense_chunks(query))
+            rankings[RetrievalMode.DENSE] = self._dense_chunks(query)
         if mode in (RetrievalMode.HYBRID, RetrievalMode.LEXICAL) and query.terms:
-            rankings.append([hit.id for hit in self.store.lexical_chunks(query.match, LEXICAL_CANDIDATES)])
-        return reciprocal_rank_fusion(rankings)
+            rankings[RetrievalMode.LEXICAL] = [
+                hit.id for hit in self.store.lexical_chunks(query.match, LEXICAL_CANDIDATES)
+            ]
+        return rankings
 
     def _dense_chunks(self, query: Query) -> list[int]:
         hits = self.store.dense_sentences(query.vector, DENSE_CANDIDATES)

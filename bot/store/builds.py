@@ -31,6 +31,7 @@ import numpy as np
 
 from bot.errors import CitebotError
 from bot.models import Article, Chunk, IndexInfo
+from bot.sqlite_files import disk_os_error
 from bot.store.reading import recorded_info
 from bot.store.schema import (
     BUILD_FILE,
@@ -87,6 +88,12 @@ class BuildWriter:
             self.removed: list[int] = []
             self._ids: list[np.ndarray] = []
             self._vectors: list[np.ndarray] = []
+        except sqlite3.Error as error:
+            self.discard()
+            disk = disk_os_error(error, index_dir / self.store) if hasattr(self, "store") else None
+            if disk is None:
+                raise
+            raise disk from None
         except BaseException:
             self.discard()
             raise

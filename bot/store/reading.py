@@ -5,6 +5,7 @@ sentence rowid. The store is shared by the builds, so every query keeps to this 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -47,9 +48,15 @@ LEGACY_FIELDS = ("min_score",)
 
 
 def connect_read_only(database: Path) -> sqlite3.Connection:
+    """The store, read-only. In a folder citebot may not write (a read-only mount, another user's index)
+    SQLite cannot make the shared-memory file a WAL database needs, so such a store, whose last writer
+    has finished (no ``-wal`` file left), is opened as immutable: read without any locking files."""
     if not database.is_file():
         raise IndexCorruptError(f"The index store {database} is missing. {REBUILD_HINT}")
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True, check_same_thread=False)
+    uri = f"{database.absolute().as_uri()}?mode=ro"
+    if not os.access(database.parent, os.W_OK) and not database.with_name(f"{database.name}-wal").exists():
+        uri += "&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
 def recorded_info(connection: sqlite3.Connection, number: int, where: Path) -> IndexInfo:

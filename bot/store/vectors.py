@@ -10,6 +10,7 @@ search is measured by benchmarks/scale.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from bot.store.schema import (
     VECTORS,
     SegmentFile,
 )
+
+log = logging.getLogger(__name__)
 
 COMPACT = faiss.ScalarQuantizer.QT_fp16
 # Small segments are merged once there are more than this many, or once they hold more vectors than
@@ -71,7 +74,11 @@ class Segment:
     def __init__(self, folder: Path, file: SegmentFile) -> None:
         self.file = file
         self.path = folder / file.file
-        self.index = faiss.read_index(str(self.path))
+        try:
+            self.index = faiss.read_index(str(self.path))
+        except RuntimeError as error:  # FAISS's text names its C++ source: for the log, not the user
+            log.info("FAISS could not read %s: %s", self.path, error)
+            raise IndexCorruptError(f"The vectors in {folder} are damaged. {REBUILD_HINT}") from None
         if self.file.graph:
             faiss.downcast_index(self.index.index).hnsw.efSearch = GRAPH_SEARCH_DEPTH  # type: ignore[attr-defined]
         self.ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)  # type: ignore[attr-defined]
@@ -106,10 +113,7 @@ class VectorSet:
 
     def segments(self) -> list[Segment]:
         if self._segments is None:
-            try:
-                self._segments = [Segment(self.folder, file) for file in self.files]
-            except RuntimeError as error:
-                raise IndexCorruptError(f"The vectors in {self.folder} are damaged ({error}). {REBUILD_HINT}") from None
+            self._segments = [Segment(self.folder, file) for file in self.files]
         return self._segments
 
     @property
@@ -178,8 +182,7 @@ def write_segments(
         _link(base.folder / file.file if base else build / file.file, build / file.file)
     if len(ids):
         name = f"vectors-{number:06d}.faiss" if files else VECTORS
-        faiss.write_index(filled(exact_index(vectors.shape[1]), ids, vectors), str(build / name))
-        _fsync(build / name)
+        write_index(filled(exact_index(vectors.shape[1]), ids, vectors), build / name)
         files.append(SegmentFile(name, len(ids), graph=False, size=(build / name).stat().st_size))
     return VectorSet(build, files, sorted(gone))
 
@@ -211,10 +214,22 @@ def _merged(
         dimension = all_vectors.shape[1]
         index = graph_index(dimension) if approximate else exact_index(dimension)
     filled(index, all_ids[keep], all_vectors[keep])
-    faiss.write_index(index, str(build / VECTORS))
-    _fsync(build / VECTORS)
+    write_index(index, build / VECTORS)
     merged = SegmentFile(VECTORS, int(index.ntotal), graph=approximate, size=(build / VECTORS).stat().st_size)
     return merged, faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
+
+
+def write_index(index: faiss.Index, path: Path) -> None:
+    """Write ``index`` to ``path`` and fsync it, through a Python file: a full disk is then the ``OSError`` it
+    is (and the one-line disk message), where FAISS's own writer raises a RuntimeError, or, for a small
+    index, prints a warning and leaves a truncated file. The ``OSError`` names ``path``."""
+    try:
+        with open(path, "wb") as handle:
+            faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))  # type: ignore[attr-defined]
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def _link(source: Path, target: Path) -> None:

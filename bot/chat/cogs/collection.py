@@ -16,6 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.chat.replies import UNEXPECTED, public_message
 from bot.errors import CitebotError
 from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
 
@@ -30,7 +31,6 @@ GAPS_SHOWN = 20
 ADDED_SHOWN = 10
 P = ParamSpec("P")
 T = TypeVar("T")
-UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again."
 
 
 def gaps_embed(gaps: tuple[Gap, ...]) -> discord.Embed:
@@ -95,8 +95,9 @@ class CollectionCog(commands.Cog):
         settings = self.bot.settings
         try:
             added = await asyncio.to_thread(add_url, url, settings.documents, allow_private=settings.allow_private_urls)
-        except CitebotError as error:
-            await interaction.followup.send(f"Not added: {shorten(str(error), 1800)}", ephemeral=True)
+        except (CitebotError, OSError) as error:
+            message = shorten(public_message(error, "/add"), 1800)
+            await interaction.followup.send(f"Not added: {message}", ephemeral=True)
             return
         title = escape(shorten(added.title, 200))
         if added.already_present:
@@ -115,8 +116,9 @@ class CollectionCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             result = await asyncio.to_thread(follow_feed, self.bot.settings, url)
-        except CitebotError as error:
-            await interaction.followup.send(f"Not followed: {shorten(str(error), 1800)}", ephemeral=True)
+        except (CitebotError, OSError) as error:
+            message = shorten(public_message(error, "/follow"), 1800)
+            await interaction.followup.send(f"Not followed: {message}", ephemeral=True)
             return
         state = await self._reindex() if result.added else ""
         await interaction.followup.send(shorten(f"{poll_summary(result)} {state}".strip(), 2000), ephemeral=True)
@@ -153,8 +155,8 @@ class CollectionCog(commands.Cog):
             try:
                 await asyncio.to_thread(build_index, self.bot.settings, False, getattr(engine, "embedder", None))
                 await asyncio.to_thread(engine.refresh)
-            except CitebotError as error:
-                return f"Indexing failed; questions use the previous index. {shorten(str(error), 500)}"
+            except (CitebotError, OSError) as error:
+                return f"Indexing failed; questions use the previous index. {shorten(public_message(error), 500)}"
             except Exception:
                 log.exception("Indexing after adding articles failed")
                 return "Indexing failed; questions use the previous index. " + UNEXPECTED

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat.replies import UNEXPECTED, chat_disk_error, public_message
+from bot.chat.replies import UNEXPECTED, public_message
 from bot.errors import CitebotError
 from bot.models import IndexedArticle, IndexInfo
 from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
@@ -140,7 +140,7 @@ class LibraryCog(commands.Cog):
             return f"{REBUILD_FAILED} {public_message(error)}"
         except OSError as error:
             log.warning("Rebuilding the index failed: %s", error)
-            return f"{REBUILD_FAILED} {public_message(chat_disk_error(error))}"
+            return f"{REBUILD_FAILED} {public_message(error)}"
         except Exception:
             log.exception("Rebuilding the index failed")
             return f"{REBUILD_FAILED} {UNEXPECTED}"
