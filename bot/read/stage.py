@@ -17,12 +17,9 @@ from bot.read.linear import LinearScorer
 from bot.read.reader import ReaderCandidate, Reading
 from bot.retrieve.search import Query, RetrievedPassage
 
-READ_CANDIDATES = 4
+READ_CANDIDATES = 6
 """The reader reads the first cut's best this many, and the sentences either side of the best one
 (a reader that sees the answer in a sentence's context may otherwise mark the neighbour)."""
-SURE_CANDIDATES = 2
-FIRST_CUT_SURE = 0.75
-"""When the first cut's best sentence scores this, only its best ``SURE_CANDIDATES`` are read."""
 
 
 class SentenceReader(Protocol):
@@ -109,11 +106,9 @@ def _score(sentence: JudgedSentence) -> float:
 
 
 def _to_read(found: list[Candidate], first_cut: np.ndarray) -> list[int]:
-    """Indices of the candidates the reader reads, in first-cut order: fewer when the first cut is sure,
-    plus the sentences next to its best one."""
+    """Indices of the candidates the reader reads, in first-cut order, plus the sentences next to its best one."""
     order = [int(i) for i in np.argsort(-first_cut, kind="stable")]
-    count = SURE_CANDIDATES if first_cut[order[0]] >= FIRST_CUT_SURE else READ_CANDIDATES
-    chosen = order[:count]
+    chosen = order[:READ_CANDIDATES]
     top = found[order[0]]
     for i, candidate in enumerate(found):
         beside = candidate.passage.chunk_id == top.passage.chunk_id and abs(candidate.position - top.position) == 1
