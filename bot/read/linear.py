@@ -8,7 +8,6 @@ It picks which sentences the reader reads, and it is the whole judgement where n
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.read.features import FEATURES
+from bot.read.fitted import is_number, read_fitted
 
 WEIGHTS_FILE = Path(__file__).with_name("linear.json")
 RESTORE_HINT = "Restore it with `git checkout -- bot/read/linear.json` (or reinstall citebot)."
@@ -34,13 +34,10 @@ class LinearScorer:
     def load(cls, path: Path | None = None) -> LinearScorer:
         """The fitted weights; a missing or damaged file is one ModelError line that says how to restore it."""
         path = path or WEIGHTS_FILE
-        try:
-            fitted = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"The first cut's weights {path.name} are missing. {RESTORE_HINT}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelError(f"The first cut's weights {path.name} are damaged ({error}). {RESTORE_HINT}") from None
-        named = fitted.get("weights") if isinstance(fitted, dict) else None
+        fitted = read_fitted(path, "first cut's weights file", RESTORE_HINT)
+        if not isinstance(fitted, dict):
+            fitted = {}
+        named = fitted.get("weights")
         if not isinstance(named, dict) or set(named) != set(FEATURES):
             found = sorted(named) if isinstance(named, dict) else named
             raise ModelError(
@@ -48,7 +45,7 @@ class LinearScorer:
                 f"{RESTORE_HINT}"
             )
         numbers = [named[name] for name in FEATURES] + [fitted.get("scale"), fitted.get("offset")]
-        if not all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers):
+        if not all(is_number(n) for n in numbers):
             raise ModelError(f"The first cut's weights {path.name} hold a value that is not a number. {RESTORE_HINT}")
         *weights, scale, offset = (float(n) for n in numbers)
         return cls(tuple(weights), scale, offset)

@@ -11,12 +11,11 @@ fits ``answer_words``. The engine, ``citebot stats`` and the build record all re
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ModelError
+from bot.read.fitted import is_number, read_fitted
 from bot.settings import Settings
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
@@ -39,12 +38,7 @@ def load_thresholds(judge: str, min_score: float | None = None, path: Path | Non
     """The thresholds for ``judge`` ("reader" or "first_cut"); ``min_score`` (CITEBOT_MIN_SCORE) overrides
     the answer threshold. A missing, damaged or out-of-range file is one ModelError line."""
     path = path or THRESHOLDS_FILE
-    try:
-        fitted = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"The thresholds file {path.name} is missing. {RESTORE_HINT}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"The thresholds file {path.name} is damaged ({error}). {RESTORE_HINT}") from None
+    fitted = read_fitted(path, "thresholds file", RESTORE_HINT)
     entry = fitted.get(judge) if isinstance(fitted, dict) else None
     if not isinstance(entry, dict):
         raise ModelError(f"The thresholds file {path.name} has no thresholds for the {judge}. {RESTORE_HINT}")
@@ -69,4 +63,4 @@ def thresholds_for(settings: Settings) -> Thresholds:
 
 
 def _probability(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+    return isinstance(value, int | float) and is_number(value) and 0 <= value <= 1
