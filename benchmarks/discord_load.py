@@ -31,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 from pydantic import SecretStr  # noqa: E402
 
 from bot.chat.bot import CitebotBot, configure_endpoints  # noqa: E402
-from bot.pipeline import Engine, build_index  # noqa: E402
+from bot.engine import Engine  # noqa: E402
+from bot.library import Library  # noqa: E402
+from bot.pipeline import build_index  # noqa: E402
 from bot.settings import ChatSettings, Settings  # noqa: E402
 from tests.discord_standin import DiscordStandIn, InteractionRecord  # noqa: E402
 
@@ -92,7 +94,7 @@ async def main(arguments: argparse.Namespace) -> None:
             _env_file=None,
         )
         configure_endpoints(chat)
-        bot = CitebotBot(base, chat, engine, workers=arguments.workers, guild_ready_timeout=0.05)
+        bot = CitebotBot(Library(base, engine), chat, workers=arguments.workers, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(standin.token))
         await asyncio.wait_for(bot.wait_until_ready(), 60)
         await run_level(standin, 1, min(3, arguments.questions))  # warm-up, not reported

@@ -28,8 +28,9 @@ import numpy as np
 
 try:
     from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
 except ImportError:
-    sys.exit('benchmarks/fit_scorer.py needs scipy, which citebot itself does not: pip install -e ".[bench]"')
+    sys.exit('benchmarks/fit_scorer.py needs scipy and scikit-learn: pip install -e ".[bench]"')
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -114,14 +115,10 @@ def best_candidates(weights: np.ndarray, data: Candidates) -> tuple[np.ndarray, 
 
 
 def fit_calibration(tops: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
-    """Scale and offset so that sigmoid(scale * top + offset) estimates P(the quoted sentence is a hit)."""
-
-    def loss(parameters: np.ndarray) -> float:
-        z = parameters[0] * tops + parameters[1]
-        return float(np.sum(np.logaddexp(0, z) - hits * z))
-
-    scale, offset = minimize(loss, np.array([1.0, 0.0])).x
-    return float(scale), float(offset)
+    """Scale and offset so that sigmoid(scale * top + offset) estimates P(the quoted sentence is a hit):
+    an unregularised logistic regression (a huge C) of the hits on the best scores."""
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(tops.reshape(-1, 1), hits > 0)
+    return float(model.coef_[0][0]), float(model.intercept_[0])
 
 
 def fit(development: Candidates) -> LinearScorer:

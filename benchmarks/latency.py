@@ -23,8 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bot.engine import Engine  # noqa: E402
 from bot.evaluation.machine import cpu_description  # noqa: E402
-from bot.pipeline import Engine, build_index  # noqa: E402
+from bot.pipeline import build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 

@@ -44,14 +44,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder  # noqa: E402
-from bot.embed.onnx import QUERY_MODEL, OnnxEmbedder, reuse_or_export  # noqa: E402
+from bot.embed.onnx import OnnxEmbedder, reuse_or_export  # noqa: E402
+from bot.engine import Engine  # noqa: E402
 from bot.evaluation.machine import cpu_description  # noqa: E402
 from bot.ingest.chunk import chunk, split_sentences  # noqa: E402
-from bot.ingest.clean import clean  # noqa: E402
-from bot.ingest.documents import front_matter, load_documents  # noqa: E402
-from bot.models import Metadata  # noqa: E402
-from bot.pipeline import Engine, build_index  # noqa: E402
+from bot.ingest.documents import front_matter, read_article, scan_documents  # noqa: E402
+from bot.models import Article, Metadata  # noqa: E402
+from bot.pipeline import build_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.store.layout import QUERY_MODEL, query_model_folder  # noqa: E402
 from bot.store.schema import current_build  # noqa: E402
 from tests.fakes import HashingEmbedder  # noqa: E402
 
@@ -147,10 +148,15 @@ def make_corpus(articles: list[SquadArticle], documents: Path, passages: int, se
     return made
 
 
+def indexed_articles(documents: Path) -> list[Article]:
+    """The articles of ``documents`` as a build reads them (every file here is readable: the benchmark wrote it)."""
+    return [read_article(found) for found in scan_documents(documents)]
+
+
 def sentence_texts(documents: Path) -> list[str]:
     """The distinct sentences a build of ``documents`` embeds, found the way the pipeline finds them."""
-    articles, _ = load_documents(documents)
-    return list(dict.fromkeys(s.text for a in articles for c in chunk(clean(a).text) for s in c.sentences))
+    articles = indexed_articles(documents)
+    return list(dict.fromkeys(s.text for a in articles for c in chunk(a.text) for s in c.sentences))
 
 
 def measure_build(settings: Settings, embedder: Embedder, raw_texts: int, seed: int) -> None:
@@ -209,8 +215,8 @@ def graft_query_model(settings: Settings) -> None:
     exported = settings.index.parent / "exported-query-model"
     if not exported.is_dir():
         reuse_or_export(SentenceTransformerEmbedder(settings.model), settings.model, None, exported.parent)
-        (exported.parent / QUERY_MODEL).rename(exported)
-    shutil.copytree(exported, build / QUERY_MODEL, copy_function=os.link, dirs_exist_ok=True)
+        query_model_folder(exported.parent).rename(exported)
+    shutil.copytree(exported, query_model_folder(build), copy_function=os.link, dirs_exist_ok=True)
 
 
 def measure_incremental(settings: Settings, embedder: Embedder, articles: list[SquadArticle]) -> None:
@@ -242,12 +248,11 @@ def measure_incremental(settings: Settings, embedder: Embedder, articles: list[S
 def measure_size(label: str, settings: Settings) -> None:
     """Bytes of the index (each hard-linked file once; the ONNX query model, shared by the builds,
     aside) against the UTF-8 bytes of the articles' clean text."""
-    articles, _ = load_documents(settings.documents)
-    text = sum(len(clean(article).text.encode("utf-8")) for article in articles)
+    text = sum(len(article.text.encode("utf-8")) for article in indexed_articles(settings.documents))
     seen: set[int] = set()
     size = 0
     for path in settings.index.rglob("*"):
-        if path.is_file() and "query-model" not in path.parts and path.stat().st_ino not in seen:
+        if path.is_file() and QUERY_MODEL not in path.parts and path.stat().st_ino not in seen:
             seen.add(path.stat().st_ino)
             size += path.stat().st_size
     key = label.split()[0]
@@ -305,7 +310,7 @@ def measure_cold_ask(label: str, settings: Settings, question: str, runs: int) -
 # VmHWM, not ru_maxrss: the latter carries over the parent's peak through fork and exec.
 SERVE = """
 import json, sys
-from bot.pipeline import Engine
+from bot.engine import Engine
 from bot.settings import Settings
 engine = Engine.open(Settings(documents=sys.argv[1], index=sys.argv[2], _env_file=None))
 for question in json.loads(sys.argv[3]):

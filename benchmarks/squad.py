@@ -150,8 +150,9 @@ def documents_digest(documents: Path, model: str) -> str:
 def open_engine(settings: Settings, stamp: Path, rebuild: bool) -> Engine:
     """The engine over the converted documents, building the index only when they (or the code's
     build settings) changed since the last run: a build embeds about 10k sentences."""
+    from bot.engine import Engine
     from bot.errors import IndexMismatchError, IndexMissingError
-    from bot.pipeline import Engine, build_index
+    from bot.pipeline import build_index
 
     digest = documents_digest(settings.documents, settings.model)
     if not rebuild and stamp.exists() and stamp.read_text() == digest:
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.evaluation.machine import cpu_description
     from bot.evaluation.questions import load_questions
     from bot.evaluation.run import ALL_MODES, run_eval
-    from bot.render.evaluation import render_json, render_misses, render_text
+    from bot.render.evaluation import render_json, render_misses, render_report
     from bot.settings import Settings
 
     index = args.work / "index"
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.work / "report.json").write_text(render_json(result) + "\n", encoding="utf-8")
     (args.work / "misses-hybrid.txt").write_text(render_misses(result) + "\n", encoding="utf-8")
     print()
-    print(render_text(result))
+    print(render_report(result))
     unread = {page for page, article in enumerate(articles) if article.title in reader_held_out_titles()}
     folds = [
         (lambda record: record["page"] % 2 == 1, "odd pages only (held out from fit_scorer)"),
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         held_out = held_out_report(result, questions_path, keep, label)
         if held_out is not None:
             print()
-            print(render_text(held_out))
+            print(render_report(held_out))
     print()
     print(f"data: {LICENSE_NOTE}, {args.data}")
     print(f"eval took {elapsed:.0f} s; JSON in {args.work / 'report.json'}, misses in {args.work}")

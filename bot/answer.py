@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import replace
 
 from bot.models import Answer, Citation, Passage
@@ -34,7 +33,7 @@ def answer(question: str, passages: tuple[Passage, ...], thresholds: Thresholds)
         citation = cite(passage, thresholds.answer_words)
         if citation is None:
             continue
-        key = fold(citation.sentence)
+        key = fold_case_and_space(citation.sentence)
         if key in seen:
             first = citations[seen[key]]
             if citation.document not in first.also_in and citation.document != first.document:
@@ -88,9 +87,10 @@ def cite(passage: Passage, sure_words: float = 0.0) -> Citation | None:
     )
 
 
-def fold(text: str) -> str:
-    """Case and whitespace folded, so copies of one sentence compare equal."""
-    return re.sub(r"\s+", " ", text).strip().casefold()
+def fold_case_and_space(text: str) -> str:
+    """Case folded and whitespace runs made one space, so copies of one sentence compare equal (here,
+    and wherever the evaluation compares quotes with evidence)."""
+    return " ".join(text.casefold().split())
 
 
 def _also_in(citation: Citation, document: str) -> Citation:

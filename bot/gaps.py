@@ -10,38 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.errors import CitebotError
-from bot.feedback import feedback_file
-from bot.sqlite_files import connected
+from bot.feedback import FILE_NAME, feedback_database, hash_user, installation_salt
+from bot.retrieve import terms
 
 log = logging.getLogger(__name__)
 
-DATABASE = "feedback.sqlite"
-CLI_CHANNEL = "cli"
 SAME_QUESTION = 0.8
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gaps (
-    id INTEGER PRIMARY KEY,
-    question TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    asker_hash TEXT,
-    confidence REAL,
-    asked_at TEXT NOT NULL
-)
-"""
-STOPWORDS = frozenset(
-    "a an the is are was were be been being of in on at to for from by with and or do does did about it its "
-    "this that these those there their they them he she his her i me my we our you your can could would "
-    "should will shall may might please tell know anything any some has have had as into than then so".split()
-)
+# How people ask rather than what they ask ("can you please tell me", "do you know anything about"):
+# retrieval keeps these words (May is a month), but two wordings that differ only by them are one question.
+ASKING_WORDS = frozenset({"please", "know", "anything", "may", "might", "shall"})
+IGNORED = terms.STOPWORDS | ASKING_WORDS
 
 
 @dataclass(frozen=True)
@@ -59,24 +43,23 @@ class Gap:
 def record_gap(index_dir: Path, question: str, channel: str, asker_hash: str | None, confidence: float | None) -> None:
     """Remember an abstained question. Never raises: a question is answered even when this fails."""
     try:
-        with _connect(index_dir) as connection:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        with feedback_database(index_dir / FILE_NAME) as connection:
             connection.execute(
                 "INSERT INTO gaps (question, channel, asker_hash, confidence, asked_at) VALUES (?, ?, ?, ?, ?)",
                 (question, channel, asker_hash, confidence, datetime.now(UTC).isoformat(timespec="seconds")),
             )
     except (CitebotError, sqlite3.Error, OSError) as error:
-        log.warning("Could not record an unanswered question in %s: %s", index_dir / DATABASE, error)
+        log.warning("Could not record an unanswered question in %s: %s", index_dir / FILE_NAME, error)
 
 
 def command_line_asker(index_dir: Path) -> str | None:
     """The person at the command line, as a salted hash of their OS user id (None where there is none)."""
-    from bot.feedback import hash_user, installation_salt
-
     getuid = getattr(os, "getuid", None)
     if getuid is None:
         return None
     try:
-        return hash_user(getuid(), installation_salt(index_dir / DATABASE))
+        return hash_user(getuid(), installation_salt(index_dir / FILE_NAME))
     except OSError as error:
         log.warning("Cannot read the feedback salt: %s", error)
         return None
@@ -85,9 +68,9 @@ def command_line_asker(index_dir: Path) -> str | None:
 def coverage_gaps(index_dir: Path) -> tuple[Gap, ...]:
     """The unanswered questions, near-identical wordings grouped, most asked first, then most recent; a
     damaged or locked database is a ``DatabaseFileError`` (one line)."""
-    if not (index_dir / DATABASE).exists():
+    if not (index_dir / FILE_NAME).exists():
         return ()
-    with _connect(index_dir) as connection:
+    with feedback_database(index_dir / FILE_NAME) as connection:
         rows = connection.execute(
             "SELECT question, asker_hash, confidence, asked_at FROM gaps ORDER BY asked_at, id"
         ).fetchall()
@@ -104,9 +87,9 @@ def coverage_gaps(index_dir: Path) -> tuple[Gap, ...]:
 
 
 def question_words(question: str) -> frozenset[str]:
-    """The words that make a question what it is: case, punctuation, stopwords and plural -s ignored."""
-    words = re.findall(r"\w+", question.casefold())
-    return frozenset(_singular(word) for word in words if word not in STOPWORDS)
+    """The words that make a question what it is, stemmed as retrieval stems them: case, punctuation,
+    small words, asking words and endings (election, elections) ignored."""
+    return frozenset(terms.stem(word) for word in terms.words(question) if word not in IGNORED)
 
 
 def similar(first: frozenset[str], second: frozenset[str]) -> bool:
@@ -114,10 +97,6 @@ def similar(first: frozenset[str], second: frozenset[str]) -> bool:
     if not first or not second:
         return first == second
     return len(first & second) / len(first | second) >= SAME_QUESTION
-
-
-def _singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 class _Group:
@@ -143,11 +122,3 @@ class _Group:
     def gap(self) -> Gap:
         wordings = sorted(self.wordings, key=lambda wording: -self.wordings[wording])
         return Gap(self.latest, self.count, len(self.askers), self.last_asked, self.best, tuple(wordings))
-
-
-@contextmanager
-def _connect(index_dir: Path) -> Iterator[sqlite3.Connection]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with connected(feedback_file(index_dir / DATABASE)) as connection:
-        connection.execute(SCHEMA)
-        yield connection

@@ -19,15 +19,6 @@ class RetrievalMode(Enum):
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A run of clean text copied from ``source[source_start:source_start + length]``."""
-
-    start: int
-    source_start: int
-    length: int
-
-
-@dataclass(frozen=True)
 class Metadata:
     """What a file says about its article (front matter, HTML meta tags, PDF info); all optional."""
 
@@ -43,18 +34,9 @@ class Article:
     document: str
     title: str
     text: str
-    source: str
-    segments: tuple[Segment, ...]
     url: str | None = None
     date: str | None = None
     author: str | None = None
-
-    def source_offset(self, offset: int) -> int:
-        """Where a clean-text offset came from in ``source``: every kept character is traceable."""
-        for segment in self.segments:
-            if segment.start <= offset < segment.start + segment.length:
-                return segment.source_start + offset - segment.start
-        raise ValueError(f"offset {offset} is not in the clean text of {self.document}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +48,7 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Span:
-    """Answer words: ``text`` lies at ``start:end`` in the article's clean text."""
+    """A run of an article's clean text (answer words, a paragraph): ``text`` lies at ``start:end``."""
 
     start: int
     end: int

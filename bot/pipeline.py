@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from bot.embed.encoder import Embedder, SentenceTransformerEmbedder
 from bot.embed.onnx import query_embedder, reuse_or_export
-from bot.engine import Engine, check_question
-from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError
+from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError, UnreadableDocument
 from bot.ingest.chunk import ChunkingSettings, chunk
-from bot.ingest.clean import clean
-from bot.ingest.documents import FoundDocument, Skipped, UnreadableDocument, load_article, scan_documents
+from bot.ingest.documents import FoundDocument, Skipped, read_article, scan_documents
 from bot.models import IndexInfo
 from bot.render.progress import progress as embedding_progress
 from bot.render.text import plural
 from bot.settings import Settings
-from bot.sqlite_files import disk_os_error
-from bot.store.builds import BuildWriter, PendingSentence
+from bot.store.builds import BuildPlan, NewArticle, lock_index, open_build
+from bot.store.garbage import collect_garbage
 from bot.store.reading import read_info
-from bot.store.schema import BuildRecord, current_build
+from bot.store.reuse import base_vectors, indexed_documents, legacy_vectors
+from bot.store.schema import BuildRecord, current_build, digest
 
 log = logging.getLogger(__name__)
 
@@ -74,78 +72,60 @@ def build_index(settings: Settings, progress: bool = False, embedder: Embedder |
     started = time.perf_counter()
     chunking = ChunkingSettings()
     found = {document.document: document for document in scan_documents(settings.documents)}
-    published = _published_build(settings)
-    base = published if published and _reusable(published, settings, chunking) else None
-    writer = BuildWriter(settings.index, base)
-    try:
-        previous = writer.articles()
-        removed = [d for d in previous if d not in found]
-        changed = [d for d in previous if d in found and found[d].id != previous[d]]
-        added = [d for d in found if d not in previous]
-        writer.remove_articles(removed + changed)
-        pending, skipped = _add_articles(writer, [found[d] for d in sorted(changed + added)], chunking)
-        articles, passages, sentences = writer.counts()
-        if not articles:
-            raise DocumentsError(
-                f"No readable articles in {settings.documents}. Add .txt, .md, .html or .pdf files"
-                + (f" (skipped: {', '.join(s.document for s in skipped)})." if skipped else ".")
-            )
-        stored = len(changed) + len(added) - len(skipped)
-        nothing_changed = not (removed or changed or stored)
-        if writer.base_info is not None and nothing_changed:
-            writer.discard()
-            return BuildReport(
-                articles,
-                passages,
-                sentences,
-                0,
-                0,
-                0,
-                len(previous),
-                0,
-                tuple(skipped),
-                time.perf_counter() - started,
-                published=False,
-            )
-        # Updating a build that carries the ONNX query model embeds with it: same vectors (cosine >= 0.999,
-        # tested), and no torch import, which is most of the time a small `citebot index` or `add` takes.
-        embedder = embedder or (
-            query_embedder(base, settings.model) if base else SentenceTransformerEmbedder(settings.model)
+    with lock_index(settings.index) as index:
+        published = _published_build(settings)
+        base = published if published and _reusable(published, settings, chunking) else None
+        changes = _read_changes(indexed_documents(base), found, chunking)
+        _require_articles(settings.documents, changes)
+        if base is not None and changes.nothing():
+            return changes.report(read_info(base), embedded=0, started=started, published=False)
+        embedder = embedder or _embedder(base, settings.model)
+        vectors, embedded = _vectors(settings, base, embedder, changes.added + changes.changed, progress)
+        with open_build(index, base) as build:
+            info = build.apply(changes.plan(settings.model, chunking, vectors))
+            reuse_or_export(embedder, settings.model, published, build.folder)
+        collect_garbage(index)
+    return changes.report(info, embedded, started)
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """How the documents folder differs from the base build, the new and changed articles read."""
+
+    kept: int
+    removed: tuple[str, ...]
+    unreadable: tuple[str, ...]
+    added: tuple[NewArticle, ...]
+    changed: tuple[NewArticle, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def articles(self) -> int:
+        """How many articles the new build holds."""
+        return self.kept + len(self.added) + len(self.changed)
+
+    def nothing(self) -> bool:
+        return not (self.removed or self.unreadable or self.added or self.changed)
+
+    def plan(self, model: str, chunking: ChunkingSettings, vectors: Mapping[str, np.ndarray]) -> BuildPlan:
+        """What the build writes: it drops the documents gone and those changed into something unreadable."""
+        dropped = self.removed + self.unreadable
+        return BuildPlan(model, chunking.describe(), self.added, self.changed, dropped, vectors)
+
+    def report(self, info: IndexInfo, embedded: int, started: float, published: bool = True) -> BuildReport:
+        return BuildReport(
+            articles=info.articles,
+            passages=info.passages,
+            sentences=info.sentences,
+            added=len(self.added),
+            changed=len(self.changed),
+            removed=len(self.removed),
+            unchanged=self.kept,
+            embedded=embedded,
+            skipped=self.skipped,
+            seconds=time.perf_counter() - started,
+            published=published,
         )
-        embedded = _embed_pending(writer, embedder, settings.model, pending, progress)
-        info = IndexInfo(
-            model=settings.model,
-            dimension=writer.dimension,
-            chunking=chunking.describe(),
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            articles=articles,
-            passages=passages,
-            sentences=sentences,
-        )
-        reuse_or_export(embedder, settings.model, published, writer.build_folder())
-        writer.finish(info)
-        writer.publish()
-    except sqlite3.Error as error:  # a full disk, or a store citebot may not write: the one-line disk message
-        writer.discard()
-        disk = disk_os_error(error, settings.index / writer.store)
-        if disk is None:
-            raise
-        raise disk from None
-    except BaseException:
-        writer.discard()
-        raise
-    return BuildReport(
-        articles=articles,
-        passages=passages,
-        sentences=sentences,
-        added=len(added) - sum(s.document in added for s in skipped),
-        changed=len(changed) - sum(s.document in changed for s in skipped),
-        removed=len(removed),
-        unchanged=len(previous) - len(removed) - len(changed),
-        embedded=embedded,
-        skipped=tuple(skipped),
-        seconds=time.perf_counter() - started,
-    )
 
 
 def _published_build(settings: Settings) -> Path | None:
@@ -166,15 +146,42 @@ def _reusable(build: Path, settings: Settings, chunking: ChunkingSettings) -> bo
     return intact and info.model == settings.model and info.chunking == chunking.describe()
 
 
-def _add_articles(
-    writer: BuildWriter, documents: list[FoundDocument], chunking: ChunkingSettings
-) -> tuple[list[PendingSentence], list[Skipped]]:
-    """Load, clean and chunk these articles into the build; the sentences to embed, and what was skipped."""
-    pending: list[PendingSentence] = []
+def _read_changes(previous: dict[str, str], found: dict[str, FoundDocument], chunking: ChunkingSettings) -> _Changes:
+    """Compare the documents with the base build's (``previous``: document to article id), and read the
+    new and changed ones."""
+    removed = tuple(document for document in previous if document not in found)
+    changed = {d for d in previous if d in found and found[d].id != previous[d]}
+    added = {d for d in found if d not in previous}
+    read, skipped = _read_articles([found[d] for d in sorted(changed | added)], chunking)
+    return _Changes(
+        kept=len(previous) - len(removed) - len(changed),
+        removed=removed,
+        unreadable=tuple(sorted(d for d in changed if d not in read)),
+        added=tuple(read[d] for d in sorted(added) if d in read),
+        changed=tuple(read[d] for d in sorted(changed) if d in read),
+        skipped=skipped,
+    )
+
+
+def _require_articles(documents: Path, changes: _Changes) -> None:
+    """Refuse a build that would hold no article, before any model loads."""
+    if not changes.articles:
+        skipped = ", ".join(skipped.document for skipped in changes.skipped)
+        raise DocumentsError(
+            f"No readable articles in {documents}. Add .txt, .md, .html or .pdf files"
+            + (f" (skipped: {skipped})." if skipped else ".")
+        )
+
+
+def _read_articles(
+    documents: list[FoundDocument], chunking: ChunkingSettings
+) -> tuple[dict[str, NewArticle], tuple[Skipped, ...]]:
+    """Load, clean and chunk these articles, by document; and what was skipped, and why."""
+    read: dict[str, NewArticle] = {}
     skipped: list[Skipped] = []
     for document in documents:
         try:
-            article = clean(load_article(document.path, document.document))
+            article = read_article(document)
         except UnreadableDocument as reason:
             log.warning("Skipped %s: %s", document.document, reason)
             skipped.append(Skipped(document.document, str(reason)))
@@ -184,28 +191,32 @@ def _add_articles(
             log.warning("Skipped %s: no text left after cleaning", document.document)
             skipped.append(Skipped(document.document, "no text left after cleaning"))
             continue
-        pending.extend(writer.add_article(article, chunks))
-    return pending, skipped
+        read[document.document] = NewArticle(article, tuple(chunks))
+    return read, tuple(skipped)
 
 
-def _embed_pending(
-    writer: BuildWriter, embedder: Embedder, model: str, pending: list[PendingSentence], progress: bool
-) -> int:
-    """Give every pending sentence its vector, embedding only texts the base build has no vector for."""
-    known = writer.known_vectors(model, (sentence.digest for sentence in pending))
+def _embedder(base: Path | None, model: str) -> Embedder:
+    # Updating a build that carries the ONNX query model embeds with it: same vectors (cosine >= 0.999,
+    # tested), and no torch import, which is most of the time a small `citebot index` or `add` takes.
+    return query_embedder(base, model) if base else SentenceTransformerEmbedder(model)
+
+
+def _vectors(
+    settings: Settings, base: Path | None, embedder: Embedder, articles: Sequence[NewArticle], progress: bool
+) -> tuple[dict[str, np.ndarray], int]:
+    """A vector for every sentence of these articles, by digest, and how many texts were embedded: only
+    those that neither the base build nor an index from before shared stores has a vector for."""
+    texts = {digest(sentence.text): sentence.text for article in articles for sentence in article.sentences()}
+    wanted = list(texts)
+    vectors = base_vectors(base, wanted) if base else legacy_vectors(settings.index, settings.model, wanted)
     # Sorted by length so each batch pads little: unsorted batches ran at 76-78 % of raw model.encode.
-    missing = sorted(
-        {s.digest: s.text for s in pending if s.digest not in known}.items(), key=lambda item: len(item[1])
-    )
+    missing = sorted((d for d in texts if d not in vectors), key=lambda d: len(texts[d]))
     with embedding_progress(len(missing), "Embedding", "sentences", shown=progress) as bar:
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start : start + EMBED_BATCH]
-            vectors = embedder.embed([text for _, text in batch])
-            known.update(zip((d for d, _ in batch), vectors, strict=True))
+            vectors.update(zip(batch, embedder.embed([texts[d] for d in batch]), strict=True))
             bar.update(len(batch))
-    if pending:
-        writer.add_vectors([s.id for s in pending], np.vstack([known[s.digest] for s in pending]))
-    return len(missing)
+    return vectors, len(missing)
 
 
-__all__ = ["BuildReport", "Engine", "build_index", "check_question"]
+__all__ = ["BuildReport", "build_index"]

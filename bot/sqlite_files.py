@@ -33,14 +33,21 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
+def opened(path: Path, migrations: Sequence[str] = ()) -> Iterator[sqlite3.Connection]:
+    """A connection in a transaction (committed when the block ends, rolled back when it raises), the
+    schema brought up to date, closed after. What SQLite reports passes as it is."""
+    with closing(connect(path)) as connection, connection:
+        migrate(connection, migrations)
+        yield connection
+
+
+@contextmanager
 def connected(file: DatabaseFile, migrations: Sequence[str] = ()) -> Iterator[sqlite3.Connection]:
-    """A connection in a transaction, the schema brought up to date. Any SQLite failure, here or in the
-    caller's queries, becomes a ``DatabaseFileError``; a file this call created and left empty is removed
-    again, so a full disk leaves no empty database behind."""
+    """``opened``, but any SQLite failure, here or in the caller's queries, becomes a ``DatabaseFileError``;
+    a file this call created and left empty is removed again, so a full disk leaves no empty database."""
     created = not file.path.exists()
     try:
-        with translated(file), closing(connect(file.path)) as connection, connection:
-            migrate(connection, migrations)
+        with translated(file), opened(file.path, migrations) as connection:
             yield connection
     except DatabaseFileError:
         if created:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -69,6 +70,18 @@ def copy_shipped_articles(target: Path) -> Path:
 
 def make_settings(documents: Path, index: Path, **overrides: object) -> Settings:
     return Settings(documents=documents, index=index, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+KEPT_BESIDE_AN_INDEX = shutil.ignore_patterns("feedback.*", "feeds.sqlite*", "question_history")
+
+
+def copy_collection(settings: Settings, folder: Path, **overrides: object) -> Settings:
+    """The articles and the index of ``settings``, copied into ``folder`` for one test (or module) to change.
+    What is kept beside an index (votes, gaps, followed feeds, question history) is left behind: other
+    tests wrote theirs into the shared index, and a copy starts with none."""
+    shutil.copytree(settings.documents, folder / "documents")
+    shutil.copytree(settings.index, folder / "index", symlinks=True, ignore=KEPT_BESIDE_AN_INDEX)
+    return make_settings(folder / "documents", folder / "index", **({"model": settings.model} | overrides))
 
 
 @pytest.hookimpl(tryfirst=True)

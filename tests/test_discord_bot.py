@@ -1,9 +1,8 @@
-"""The real bot, the real engine and model, and the real discord.py client against the loopback stand-in.
+"""The real bot and the real discord.py client against the loopback stand-in of Discord.
 
-One index and one Engine serve the whole module (the model costs seconds to load), so every test that
-uses them is in the slow tier; the Discord fault tests in ``test_faults.py`` use the fast engine. The
-stand-in and the bot run on an event loop in a background thread; each test drives them with
-``world.run(coroutine)``.
+Every test but two runs on the fast tier's engine (the hashing embedder, the first cut deciding): what
+the bot does with Discord does not depend on the model's judgement. The two marked slow ask the real
+model, through Discord, for an answer and for an abstention.
 """
 
 from __future__ import annotations
@@ -13,36 +12,39 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
+import socket
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import discord
 import pytest
+import yarl
 from pydantic import SecretStr
 
-from bot.chat.bot import CitebotBot, DiscordTokenError, configure_endpoints, run_discord, serve
+from bot.chat.bot import DiscordTokenError, RedactToken, run_discord, serve
 from bot.chat.cogs.ask import ALREADY_WAITING, strip_mentions
 from bot.chat.cogs.library import source_pages
 from bot.chat.cooldown import Cooldown
+from bot.engine import Engine
 from bot.feedback import feedback_summary
+from bot.library import Library
 from bot.models import Answer, IndexedArticle, IndexInfo
-from bot.pipeline import Engine, build_index
+from bot.pipeline import build_index
 from bot.settings import ChatSettings, Settings
+from tests.conftest import ROOT, copy_collection, make_settings
+from tests.discord_harness import World, chat_settings, discord_world, endpoints_restored, standin_running
 from tests.discord_standin import EPHEMERAL, DiscordStandIn, message_problems
+from tests.fakes import FAKE_MODEL, HashingEmbedder
 from tests.test_render_discord import bold_segments
 
-T = TypeVar("T")
-REPO = Path(__file__).resolve().parent.parent
 WAGNER = "who denied the Wagner claims?"
-MANY_SOURCES = "who is Haftar?"  # more than three sources: a "More sources" button
+UNANSWERABLE = "How do I bake sourdough bread?"
 DENIALS = ("denied", "rejected", "dismissed")
 MANAGE_GUILD = 1 << 5
+COOLDOWN = 0.2
 
 MENTIONS_ARTICLE = """---
 title: Bridge closure announced
@@ -58,6 +60,11 @@ would close for repairs on Friday. Residents asked @here about detours.
 LONG_SENTENCE = (
     "The orchard cooperative reported that its cider apple harvest had doubled after the new irrigation canal opened."
 )
+LIGHTHOUSE = """---
+title: Lighthouse keeper retires
+---
+The last lighthouse keeper of Vardø retired after forty years.
+"""
 
 
 def long_article() -> str:
@@ -68,125 +75,48 @@ def long_article() -> str:
 
 
 class RecordingEngine:
-    """The real Engine, with a log of what it was asked: how the tests see thread context."""
+    """An engine with a log of what it was asked: how the tests see what the bot made of a message."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.calls: list[tuple[str, str | None]] = []
 
-    @property
-    def info(self) -> Any:
-        return self.engine.info
-
-    @property
-    def embedder(self) -> Any:
-        return self.engine.embedder
-
     def ask(self, question: str, context: str | None = None) -> Answer:
         self.calls.append((question, context))
         return self.engine.ask(question, context=context)
 
-    def articles(self) -> tuple[IndexedArticle, ...]:
-        return self.engine.articles()
-
-    def refresh(self) -> bool:
-        return self.engine.refresh()
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@dataclass
-class World:
-    loop: asyncio.AbstractEventLoop
-    standin: DiscordStandIn
-    bot: CitebotBot
-    engine: RecordingEngine
-    settings: Settings
-    chat: ChatSettings
-    documents: Path
-    logs: Collect
-    task: asyncio.Task[None] | None = None
-    users: list[dict[str, Any]] = field(default_factory=list)
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 90) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def user(self, name: str) -> dict[str, Any]:
-        """A fresh member per test, so the per-user cooldown never links two tests."""
-        return self.standin.user(name)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
 
 
 @pytest.fixture(scope="module")
-def discord_articles(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
-    """The shipped articles, one full of mentions and one very long, indexed once; each test copies them."""
-    root = tmp_path_factory.mktemp("discord")
-    documents = root / "documents"
-    shutil.copytree(REPO / "documents", documents)
-    (documents / "bridge.md").write_text(MENTIONS_ARTICLE, encoding="utf-8")
-    (documents / "long.md").write_text(long_article(), encoding="utf-8")
-    build_index(Settings(documents=documents, index=root / "index", _env_file=None), embedder=embedder)
-    return root
+def discord_index(fake_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The fast tier's index and two more articles, one full of mentions and one very long."""
+    settings = copy_collection(fake_settings, tmp_path_factory.mktemp("discord"))
+    (settings.documents / "bridge.md").write_text(MENTIONS_ARTICLE, encoding="utf-8")
+    (settings.documents / "long.md").write_text(long_article(), encoding="utf-8")
+    build_index(settings, embedder=HashingEmbedder())
+    return settings
+
+
+@pytest.fixture(scope="module")
+def discord_engine(discord_index: Settings) -> Engine:
+    return Engine.open(discord_index, HashingEmbedder(), reader=None)
 
 
 @pytest.fixture
-def world(discord_articles: Path, tmp_path: Path, embedder: Any) -> Iterator[World]:
-    """A bot and a stand-in of Discord of this test's own, over its own copy of the index: no test
-    sees what another did (votes, cooldowns, rebuilds, recorded requests)."""
-    shutil.copytree(discord_articles, tmp_path / "world", symlinks=True)
-    documents = tmp_path / "world" / "documents"
-    base = Settings(documents=documents, index=tmp_path / "world" / "index", _env_file=None)
-    engine = RecordingEngine(Engine.open(base, embedder))
+def world(discord_index: Settings, discord_engine: Engine, tmp_path: Path) -> Iterator[World]:
+    """A bot and a stand-in of this test's own; the bot's files (votes, gaps) in this test's folder."""
+    settings = make_settings(discord_index.documents, tmp_path / "index", model=FAKE_MODEL)
+    engine = RecordingEngine(discord_engine)
+    with discord_world(settings, engine, ask_channels="ask-citebot", cooldown=COOLDOWN) as running:
+        yield running
 
-    logs = Collect()
-    logging.getLogger().addHandler(logs)
-    discord_logger = logging.getLogger("discord")
-    previous_level = discord_logger.level
-    discord_logger.setLevel(logging.DEBUG)
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="discord-tests", daemon=True)
-    thread.start()
-
-    async def start() -> World:
-        standin = DiscordStandIn()
-        await standin.start()
-        chat = ChatSettings(
-            discord_api=standin.api_url,
-            discord_gateway=standin.gateway_url,
-            discord_token=SecretStr(standin.token),
-            ask_channels="ask-citebot",
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        configure_endpoints(chat)
-        bot = CitebotBot(base, chat, engine, guild_ready_timeout=0.05)
-        result = World(loop, standin, bot, engine, base, chat, documents, logs)
-        result.task = asyncio.create_task(bot.start(standin.token))
-        await asyncio.wait_for(bot.wait_until_ready(), 30)
-        return result
-
-    created = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
-    yield created
-
-    async def stop() -> None:
-        await created.bot.close()
-        if created.task is not None:
-            with contextlib.suppress(Exception):
-                await created.task
-        await created.standin.stop()
-
-    created.run(stop())
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
-    logging.getLogger().removeHandler(logs)
-    discord_logger.setLevel(previous_level)
+def asked(world: World) -> list[tuple[str, str | None]]:
+    """Each question the bot put to the engine, with its context."""
+    engine: Any = world.library.engine
+    return engine.calls
 
 
 @contextlib.contextmanager
@@ -204,6 +134,10 @@ def description(message: dict[str, Any]) -> str:
     return str(message["embeds"][0]["description"]) if message.get("embeds") else ""
 
 
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in message.get("components") or [] for c in row["components"]]
+
+
 def assert_all_payloads_valid(standin: DiscordStandIn) -> None:
     assert standin.refused() == [], [(r.method, r.path, r.response) for r in standin.refused()]
     for recorded in standin.requests:
@@ -214,47 +148,65 @@ def assert_all_payloads_valid(standin: DiscordStandIn) -> None:
                 assert body.get("allowed_mentions", {}).get("parse") == [], recorded.path
 
 
+def closed_port() -> int:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return int(closed.getsockname()[1])
+
+
 # ---- login --------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_login_syncs_commands_and_sees_the_guild(world: World) -> None:
-    names = {c["name"] for c in world.standin.commands}
-    assert names >= {"ask", "reindex", "sources"}
-    ask = next(c for c in world.standin.commands if c["name"] == "ask")
-    assert ask["options"][0]["name"] == "question" and ask["options"][0]["required"] is True
-    reindex = next(c for c in world.standin.commands if c["name"] == "reindex")
-    assert reindex["default_member_permissions"] == str(MANAGE_GUILD)
-    assert world.bot.get_guild(int(world.standin.guild_id)) is not None
-    assert world.standin.identifies >= 1
-    events = [p.get("t") for p in world.standin.gateway_sent if p.get("op") == 0]
-    assert events[:2] == ["READY", "GUILD_CREATE"]
-    assert world.bot.allowed_mentions is not None and world.bot.allowed_mentions.to_dict()["parse"] == []
+def test_login_syncs_the_commands_and_the_bot_sees_the_guild(world: World) -> None:
+    commands = {c["name"]: c for c in world.standin.commands}
+    assert set(commands) >= {"ask", "reindex", "sources"}
+    assert commands["ask"]["options"][0]["name"] == "question" and commands["ask"]["options"][0]["required"] is True
+    assert commands["reindex"]["default_member_permissions"] == str(MANAGE_GUILD)
+    assert commands["sources"].get("default_member_permissions") is None, "everyone may list the sources"
+    guild = world.bot.get_guild(int(world.standin.guild_id))
+    assert guild is not None and guild.get_channel(int(world.standin.ask_channel_id)) is not None
+
+
+def test_serve_points_discord_py_at_the_configured_discord(fake_engine: Engine, tmp_path: Path) -> None:
+    library = Library(make_settings(tmp_path / "documents", tmp_path / "index", model=FAKE_MODEL), fake_engine)
+
+    async def body() -> int:
+        async with standin_running() as standin:
+            with endpoints_restored():
+                nowhere = closed_port()  # only serve() itself can point discord.py at the stand-in
+                discord.http.Route.BASE = f"http://127.0.0.1:{nowhere}/api/v10"
+                discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{nowhere}/gateway")
+                serving = asyncio.create_task(serve(library, chat_settings(standin), standin.token))
+                try:
+                    await standin.wait_for(lambda: standin.identifies, timeout=20)
+                finally:
+                    serving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await serving
+            return standin.identifies
+
+    assert asyncio.run(body()) == 1
 
 
 # ---- asking -------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_a_mention_is_answered_with_a_bold_cited_denial(world: World) -> None:
+def test_a_mention_is_answered_with_a_cited_embed_and_vote_buttons(world: World) -> None:
     async def body() -> dict[str, Any]:
-        asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("m1"))
-        return await world.standin.wait_reply(asked)
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("m1"))
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
-    text = description(reply)
-    sentences = bold_segments(text)[1::2]
-    assert any(word in sentence for sentence in sentences for word in DENIALS), text
-    assert text.startswith("**1.** Israel has joined the US propaganda campaign"), "title, unlinked: no URL"
     assert reply["embeds"][0]["title"] == WAGNER
+    assert description(reply).startswith("**1.** Israel has joined the US propaganda campaign"), "unlinked: no URL"
+    assert bold_segments(description(reply))[1::2], "the answering sentence is bold"
     assert "articles indexed" in reply["embeds"][0]["footer"]["text"]
     assert reply["allowed_mentions"]["parse"] == []
-    custom_ids = [c["custom_id"] for row in reply["components"] for c in row["components"]]
-    assert custom_ids[0].startswith("citebot:vote:up:") and custom_ids[1].startswith("citebot:vote:down:")
-    assert world.engine.calls[-1] == (WAGNER, None), "the mention is stripped from the question"
+    ids = custom_ids(reply)
+    assert ids[0].startswith("citebot:vote:up:") and ids[1].startswith("citebot:vote:down:")
+    assert asked(world)[-1] == (WAGNER, None), "the mention is stripped from the question"
 
 
-@pytest.mark.slow
 def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> None:
     async def body() -> Any:
         record = await world.standin.slash("ask", {"question": WAGNER}, user=world.user("s1"))
@@ -262,47 +214,45 @@ def test_slash_ask_is_deferred_then_answered_by_a_follow_up(world: World) -> Non
 
     record, answer = world.run(body())
     assert record.ack_type == 5 and record.errors == [], "deferred inside the stand-in's 3 s window"
-    assert any(word in description(answer) for word in DENIALS)
+    assert answer["embeds"] and answer["embeds"][0]["title"] == WAGNER
     followups = [
         r for r in world.standin.requests if r.path.startswith(f"/api/v10/webhooks/{world.standin.application_id}/")
     ]
     assert followups and followups[-1].query.get("wait") in ("1", "true")
 
 
-@pytest.mark.slow
-def test_off_topic_question_gets_the_abstention(world: World) -> None:
+def test_a_question_the_sources_do_not_cover_gets_the_abstention_and_becomes_a_gap(world: World) -> None:
     async def body() -> dict[str, Any]:
-        asked = await world.standin.send_message(
-            "what is the best pizza recipe in Naples?", mention_bot=True, author=world.user("o1")
-        )
-        return await world.standin.wait_reply(asked)
+        message = await world.standin.send_message(UNANSWERABLE, mention_bot=True, author=world.user("o1"))
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
     assert reply["embeds"] == [] and reply["components"] == []
     assert "don't cover" in reply["content"]
+    [gap] = world.library.gaps()
+    assert gap.question == UNANSWERABLE and gap.askers == 1
 
 
-@pytest.mark.slow
 def test_an_empty_mention_gets_a_hint(world: World) -> None:
     async def body() -> dict[str, Any]:
-        asked = await world.standin.send_message("", mention_bot=True, author=world.user("e1"))
-        return await world.standin.wait_reply(asked)
+        message = await world.standin.send_message("", mention_bot=True, author=world.user("e1"))
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
     assert "/ask" in reply["content"] and "question" in reply["content"]
+    assert asked(world) == []
 
 
-@pytest.mark.slow
 def test_ask_channel_needs_no_mention_and_bots_are_ignored(world: World) -> None:
     other_bot = world.standin.user("otherbot")
     other_bot["bot"] = True
 
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
         ignored = await world.standin.send_message(WAGNER, channel_id=world.standin.ask_channel_id, author=other_bot)
-        asked = await world.standin.send_message(
+        message = await world.standin.send_message(
             "who denied the allegations?", channel_id=world.standin.ask_channel_id, author=world.user("c1")
         )
-        return ignored, await world.standin.wait_reply(asked)
+        return ignored, await world.standin.wait_reply(message)
 
     ignored, reply = world.run(body())
     assert reply["embeds"]
@@ -311,28 +261,26 @@ def test_ask_channel_needs_no_mention_and_bots_are_ignored(world: World) -> None
     assert len(answers_in_channel) == 1, "the bot does not answer its own answer in the ask channel"
 
 
-@pytest.mark.slow
-def test_a_question_inside_the_cooldown_waits_its_turn_and_a_third_is_refused(world: World) -> None:
+def test_a_slash_question_inside_the_cooldown_waits_its_turn_and_a_third_is_refused(world: World) -> None:
     user = world.user("k1")
 
     async def body() -> Any:
-        asked = [await world.standin.slash("ask", {"question": WAGNER}, user=user) for _ in range(3)]
-        return asked, [await world.standin.wait_answered(record) for record in asked]
+        records = [await world.standin.slash("ask", {"question": WAGNER}, user=user) for _ in range(3)]
+        return records, [await world.standin.wait_answered(record) for record in records]
 
     (_, second, third), (_, waited, refused) = world.run(body())
-    assert second.ack_type == 5 and any(word in description(waited) for word in DENIALS)
+    assert second.ack_type == 5 and waited["embeds"]
     assert third.ack_type == 4 and third.ack_flags & EPHEMERAL and refused["content"] == ALREADY_WAITING
 
 
 # ---- buttons and feedback -----------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_thumbs_up_writes_a_feedback_row_and_more_sources_is_ephemeral(world: World) -> None:
     async def body() -> Any:
-        asked = await world.standin.send_message(MANY_SOURCES, mention_bot=True, author=world.user("b1"))
-        reply = await world.standin.wait_reply(asked)
-        ids = [c["custom_id"] for row in reply["components"] for c in row["components"]]
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("b1"))
+        reply = await world.standin.wait_reply(message)
+        ids = custom_ids(reply)
         voter = world.user("voter")
         vote = await world.standin.click(reply, ids[0], user=voter)
         thanks = await world.standin.wait_answered(vote)
@@ -342,26 +290,24 @@ def test_thumbs_up_writes_a_feedback_row_and_more_sources_is_ephemeral(world: Wo
     reply, vote, thanks, more, shown = world.run(body())
     assert vote.ack_flags & EPHEMERAL and "Thanks" in thanks["content"]
     votes = world.bot.feedback.votes()
-    assert votes and votes[-1].question == MANY_SOURCES and votes[-1].vote == 1
+    assert votes and votes[-1].question == WAGNER and votes[-1].vote == 1
     assert len(votes[-1].user_hash) == 64 and "sentence" in votes[-1].citations
     assert more.ack_type == 5 and more.ack_flags & EPHEMERAL
     assert shown["flags"] & EPHEMERAL and shown["embeds"] and numbered_after(description(reply), description(shown))
-    assert "👍" in feedback_summary(world.settings)
+    assert "👍" in feedback_summary(world.library.settings)
 
 
-@pytest.mark.slow
 def test_more_sources_still_works_after_a_restart_forgot_the_answer(world: World) -> None:
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
-        asked = await world.standin.send_message(MANY_SOURCES, mention_bot=True, author=world.user("r1"))
-        reply = await world.standin.wait_reply(asked)
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("r1"))
+        reply = await world.standin.wait_reply(message)
         world.bot._recent.clear()  # what a restart does to the in-memory cache
-        more_id = next(
-            c["custom_id"] for row in reply["components"] for c in row["components"] if "more" in c["custom_id"]
-        )
+        more_id = next(i for i in custom_ids(reply) if "more" in i)
         return reply, await world.standin.wait_answered(await world.standin.click(reply, more_id))
 
     reply, shown = world.run(body())
     assert shown["embeds"] and numbered_after(description(reply), description(shown))
+    assert asked(world)[-1] == (WAGNER, None), "asked again from the stored question"
 
 
 def numbered_after(first: str, more: str) -> bool:
@@ -374,13 +320,12 @@ def numbered_after(first: str, more: str) -> bool:
 # ---- safety and limits ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_mentions_in_an_article_ping_nobody(world: World) -> None:
     async def body() -> dict[str, Any]:
-        asked = await world.standin.send_message(
+        message = await world.standin.send_message(
             "when will the Harbour Bridge close for repairs?", mention_bot=True, author=world.user("p1")
         )
-        return await world.standin.wait_reply(asked)
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
     text = description(reply)
@@ -393,15 +338,14 @@ def test_mentions_in_an_article_ping_nobody(world: World) -> None:
     assert reply["pinged"] == {"everyone": False, "users": [], "roles": []}
 
 
-@pytest.mark.slow
 def test_a_5000_character_paragraph_keeps_every_payload_within_limits(world: World) -> None:
     async def body() -> dict[str, Any]:
-        asked = await world.standin.send_message(
+        message = await world.standin.send_message(
             "what happened to the cider apple harvest after the irrigation canal opened?",
             mention_bot=True,
             author=world.user("l1"),
         )
-        return await world.standin.wait_reply(asked)
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
     assert "cider apple harvest" in description(reply)
@@ -411,26 +355,23 @@ def test_a_5000_character_paragraph_keeps_every_payload_within_limits(world: Wor
 # ---- faults and load ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_the_bot_resumes_after_a_dropped_socket_and_answers_what_was_sent_meanwhile(world: World) -> None:
     async def body() -> dict[str, Any]:
         resumes = world.standin.resumes
         await world.standin.drop_gateway()
-        asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("d1"))
-        reply = await world.standin.wait_reply(asked, timeout=30)
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("d1"))
+        reply = await world.standin.wait_reply(message, timeout=30)
         assert world.standin.resumes == resumes + 1
         return reply
 
-    reply = world.run(body())
-    assert any(word in description(reply) for word in DENIALS)
+    assert world.run(body())["embeds"]
 
 
-@pytest.mark.slow
 def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
     async def body() -> dict[str, Any]:
-        world.standin.inject_fault("POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.5)
-        asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("q1"))
-        return await world.standin.wait_reply(asked)
+        world.standin.inject_fault("POST", rf"/channels/{world.standin.channel_id}/messages$", retry_after=0.3)
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("q1"))
+        return await world.standin.wait_reply(message)
 
     reply = world.run(body())
     assert reply["embeds"]
@@ -438,24 +379,17 @@ def test_a_429_on_the_reply_route_is_waited_out(world: World) -> None:
     assert 429 in posts and posts[-1] == 200
 
 
-@pytest.mark.slow
 def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world: World) -> None:
-    questions = [
-        WAGNER,
-        "who denied the allegations?",
-        "what is the best pizza recipe in Naples?",
-        "Who is Haftar?",
-    ]
+    questions = [WAGNER, "who denied the allegations?", UNANSWERABLE, "Who is Haftar?"]
 
     async def body() -> list[Any]:
         records = await asyncio.gather(
             *(world.standin.slash("ask", {"question": questions[i % 4]}, user=world.user(f"u{i}")) for i in range(20))
         )
-        answers = await asyncio.gather(*(world.standin.wait_answered(r, timeout=120) for r in records))
+        answers = await asyncio.gather(*(world.standin.wait_answered(r) for r in records))
         return list(zip(records, answers, strict=True))
 
-    results = world.run(body(), timeout=180)
-    for record, answer in results:
+    for record, answer in world.run(body()):
         assert record.errors == [] and record.acked_at is not None, "acknowledged inside the 3 s window"
         assert answer["embeds"] or "don't cover" in answer["content"]
     assert_all_payloads_valid(world.standin)
@@ -464,26 +398,24 @@ def test_twenty_concurrent_asks_are_all_acknowledged_in_time_and_answered(world:
 # ---- threads ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_reply_in_thread_and_follow_ups_use_the_first_question_as_context(world: World) -> None:
     async def body() -> tuple[dict[str, Any], dict[str, Any]]:
         user = world.user("t1")
-        asked = await world.standin.send_message(WAGNER, mention_bot=True, author=user)
-        thread = await world.standin.wait_for(lambda: world.standin.threads.get(asked["id"]))
+        message = await world.standin.send_message(WAGNER, mention_bot=True, author=user)
+        thread = await world.standin.wait_for(lambda: world.standin.threads.get(message["id"]))
         first = await world.standin.wait_for(lambda: world.standin.bot_messages_in(thread["id"]))
         follow = await world.standin.send_message("and when did they say that?", channel_id=thread["id"], author=user)
-        return first[0], await world.standin.wait_reply(follow, timeout=30 + world.chat.cooldown)
+        return first[0], await world.standin.wait_reply(follow)
 
     with overridden(world, reply_in_thread=True):
         first, follow_up = world.run(body())
     assert first["embeds"] and follow_up["channel_id"] == first["channel_id"]
-    assert world.engine.calls[-1] == ("and when did they say that?", WAGNER)
+    assert asked(world)[-1] == ("and when did they say that?", WAGNER)
 
 
 # ---- library -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_sources_lists_the_indexed_articles(world: World) -> None:
     async def body() -> Any:
         record = await world.standin.slash("sources", user=world.user("src"))
@@ -491,9 +423,8 @@ def test_sources_lists_the_indexed_articles(world: World) -> None:
 
     record, shown = world.run(body())
     assert record.ack_flags & EPHEMERAL
-    text = description(shown)
-    assert "Bridge closure announced" in text and "passage" in text
-    assert shown["embeds"][0]["title"] == f"Indexed articles ({world.engine.info.articles})"
+    assert "passage" in description(shown)
+    assert shown["embeds"][0]["title"] == f"Indexed articles ({world.library.info.articles})"
     assert [c["label"] for row in shown["components"] for c in row["components"]] == ["Previous", "Next"]
 
 
@@ -505,34 +436,34 @@ def test_sources_paginates_long_lists() -> None:
     assert len(pages) == 3 and "Title 00" in (pages[0].description or "") and "Page 3/3" in str(pages[2].footer.text)
 
 
-@pytest.mark.slow
-def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) -> None:
-    (world.documents / "new.md").write_text(
-        "---\ntitle: Lighthouse keeper retires\n---\nThe last lighthouse keeper of Vardø retired after forty years.\n",
-        encoding="utf-8",
-    )
+def test_reindex_needs_manage_server_and_reports_the_new_counts(discord_index: Settings, tmp_path: Path) -> None:
+    settings = copy_collection(discord_index, tmp_path)
+    (settings.documents / "lighthouse.md").write_text(LIGHTHOUSE, encoding="utf-8")
+    engine = Engine.open(settings, HashingEmbedder(), reader=None)
 
-    world.bot.feedback.remember_answer("feedfeedfeedfeed", "kept across rebuilds?", None, ())
-    assert world.bot.feedback.record_vote("feedfeedfeedfeed", 7, -1)
+    with discord_world(settings, engine) as world:
+        world.bot.feedback.remember_answer("feedfeedfeedfeed", "kept across rebuilds?", None, ())
+        assert world.bot.feedback.record_vote("feedfeedfeedfeed", 7, -1)
 
-    async def body() -> Any:
-        refused = await world.standin.slash("reindex", user=world.user("nomanage"))
-        refusal = await world.standin.wait_answered(refused)
-        record = await world.standin.slash("reindex", user=world.user("admin"), permissions=MANAGE_GUILD)
-        asked = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("during"))
-        during = await world.standin.wait_reply(asked, timeout=60)
-        report = await world.standin.wait_answered(record, timeout=120)
-        after = await world.standin.send_message(
-            "who retired after forty years?", mention_bot=True, author=world.user("after")
-        )
-        return refusal, during, report, await world.standin.wait_reply(after)
+        async def body() -> Any:
+            refused = await world.standin.slash("reindex", user=world.user("nomanage"))
+            refusal = await world.standin.wait_answered(refused)
+            record = await world.standin.slash("reindex", user=world.user("admin"), permissions=MANAGE_GUILD)
+            during = await world.standin.send_message(WAGNER, mention_bot=True, author=world.user("during"))
+            answered_during = await world.standin.wait_reply(during)
+            report = await world.standin.wait_answered(record)
+            after = await world.standin.send_message(
+                "who retired after forty years?", mention_bot=True, author=world.user("after")
+            )
+            return refusal, answered_during, report, await world.standin.wait_reply(after)
 
-    refusal, during, report, after = world.run(body(), timeout=200)
+        refusal, during, report, after = world.run(body())
+        votes = world.bot.feedback.votes()
     assert "Manage Server" in refusal["content"] and refusal["flags"] & EPHEMERAL
     assert during["embeds"], "questions are still answered while the index is rebuilt"
     assert "Indexed 28 articles" in report["content"] and "Questions now use it" in report["content"]
     assert "lighthouse keeper" in description(after)
-    assert "kept across rebuilds?" in [vote.question for vote in world.bot.feedback.votes()]
+    assert "kept across rebuilds?" in [vote.question for vote in votes]
 
 
 # ---- tokens ----------------------------------------------------------------------------------------
@@ -541,34 +472,93 @@ def test_reindex_needs_manage_server_and_reports_the_new_counts(world: World) ->
 def test_missing_token_is_one_clear_error(tmp_path: Path) -> None:
     settings = Settings(documents=tmp_path, index=tmp_path / "index", _env_file=None)
     with pytest.raises(DiscordTokenError) as raised:
-        run_discord(settings, ChatSettings(_env_file=None))  # type: ignore[call-arg]
+        run_discord(Library(settings), ChatSettings(_env_file=None))  # type: ignore[call-arg]
     message = str(raised.value)
     assert "DISCORD_TOKEN" in message and "Reset Token" in message and ".env" in message
 
 
-@pytest.mark.slow
 def test_a_rejected_token_is_one_clear_error_without_a_retry_loop(world: World) -> None:
-    async def rejected(settings: Settings, token: str) -> str:
+    async def rejected(token: str) -> str:
         with pytest.raises(DiscordTokenError) as raised:
-            await asyncio.wait_for(serve(settings, world.chat, token, world.engine, guild_ready_timeout=0.05), 20)
+            chat = chat_settings(world.standin)
+            await asyncio.wait_for(serve(world.library, chat, token, guild_ready_timeout=0.05), 20)
         return str(raised.value)
 
-    message = world.run(rejected(world.settings, "wrong-token"))
+    message = world.run(rejected("wrong-token"))
     assert "rejected" in message and "DISCORD_TOKEN" in message and "Reset Token" in message
     world.standin.reject_gateway_token = True
     identifies = sum(1 for p in world.standin.gateway_received if p["op"] == 2)
     try:
-        message = world.run(rejected(world.settings, world.standin.token))
+        message = world.run(rejected(world.standin.token))
     finally:
         world.standin.reject_gateway_token = False
     assert "4004" in message
     assert sum(1 for p in world.standin.gateway_received if p["op"] == 2) == identifies + 1
 
 
-@pytest.mark.slow
-def test_the_token_never_appears_in_a_log_line(world: World) -> None:
-    assert world.logs.lines, "discord.py logged at DEBUG during the tests"
-    assert not [line for line in world.logs.lines if world.standin.token in line]
+class Stop(Exception):
+    """Ends ``run_discord`` where the test has seen what it needs."""
+
+
+def test_run_discord_keeps_the_token_out_of_every_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    token = "token-0123456789-abcdef"
+
+    class LeakyLibrary:
+        """Logs the token, as a careless library might, when the bot opens it."""
+
+        def load(self) -> IndexInfo:
+            logging.getLogger("bot.library").warning("opening with %s", token)
+            raise Stop
+
+    chat = ChatSettings(discord_token=SecretStr(token), _env_file=None)  # type: ignore[call-arg]
+    root = logging.getLogger()
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(Stop):
+            run_discord(LeakyLibrary(), chat)  # type: ignore[arg-type]
+    finally:
+        for handler in root.handlers:
+            for redact in [f for f in handler.filters if isinstance(f, RedactToken)]:
+                handler.removeFilter(redact)
+    assert "opening with [token]" in caplog.text and token not in caplog.text
+
+
+def test_citebot_discord_reads_everything_from_the_environment(discord_index: Settings, tmp_path: Path) -> None:
+    """The ``citebot discord`` entry in a process of its own (on the fast tier's stand-ins): settings from
+    the environment, the index opened and warmed, an answer, and Ctrl-C to stop."""
+    copied = copy_collection(discord_index, tmp_path)
+
+    async def body() -> tuple[dict[str, Any], bytes, int | None]:
+        async with standin_running(token="env-token-1234567890") as standin:
+            env = {
+                **os.environ,
+                "DISCORD_TOKEN": standin.token,
+                "CITEBOT_MODEL": FAKE_MODEL,
+                "CITEBOT_DOCUMENTS": str(copied.documents),
+                "CITEBOT_INDEX": str(copied.index),
+                "CITEBOT_DISCORD_API": standin.api_url,
+                "CITEBOT_DISCORD_GATEWAY": standin.gateway_url,
+            }
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "tests" / "session_driver.py"),
+                "discord",
+                cwd=tmp_path,
+                env=env,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                await standin.wait_for(lambda: standin.identifies, timeout=60)
+                message = await standin.send_message(WAGNER, mention_bot=True)
+                reply = await standin.wait_reply(message)
+            finally:
+                process.send_signal(signal.SIGINT)
+                _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        return reply, stderr, process.returncode
+
+    reply, stderr, returncode = asyncio.run(body())
+    assert returncode == 0, stderr.decode()
+    assert any(word in description(reply) for word in DENIALS)
+    assert b"env-token-1234567890" not in stderr and b"Traceback" not in stderr
 
 
 # ---- small pieces ----------------------------------------------------------------------------------
@@ -588,42 +578,37 @@ def test_strip_mentions_and_cooldown() -> None:
     assert queue.queue(1, now=12) == pytest.approx(4), "after the waiting one's turn at 13"
 
 
-@pytest.mark.slow
-def test_discord_py_is_pointed_at_the_configured_endpoints(world: World) -> None:
-    assert world.standin.api_url == discord.http.Route.BASE
-    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == world.standin.gateway_url
+# ---- the real model ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def real_world(shipped_settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[World]:
+    """The bot over the real model's engine; its own files (votes, gaps) in this test's folder."""
+    settings = make_settings(shipped_settings.documents, tmp_path / "index")
+    with discord_world(settings, engine) as running:
+        yield running
 
 
 @pytest.mark.slow
-def test_run_discord_reads_everything_from_the_environment(world: World, tmp_path: Path) -> None:
-    """The ``citebot discord`` entry in a real subprocess: env settings, model warm-up, Ctrl-C to stop."""
+def test_the_real_model_answers_a_mention_with_a_denial_in_bold(real_world: World) -> None:
+    async def body() -> dict[str, Any]:
+        message = await real_world.standin.send_message(WAGNER, mention_bot=True, author=real_world.user("m1"))
+        return await real_world.standin.wait_reply(message, timeout=60)
 
-    async def body() -> tuple[dict[str, Any], bytes]:
-        standin = DiscordStandIn(token="env-token-1234567890")
-        await standin.start()
-        env = {
-            **os.environ,
-            "DISCORD_TOKEN": standin.token,
-            "CITEBOT_DOCUMENTS": str(world.settings.documents),
-            "CITEBOT_INDEX": str(world.settings.index),
-            "CITEBOT_DISCORD_API": standin.api_url,
-            "CITEBOT_DISCORD_GATEWAY": standin.gateway_url,
-        }
-        code = "import bot.chat.bot as d, bot.settings as s; d.run_discord(s.Settings(), s.ChatSettings())"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", code, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    text = description(real_world.run(body(), timeout=90))
+    sentences = bold_segments(text)[1::2]
+    assert any(word in sentence for sentence in sentences for word in DENIALS), text
+    assert text.startswith("**1.** Israel has joined the US propaganda campaign"), "title, unlinked: no URL"
+
+
+@pytest.mark.slow
+def test_the_real_model_abstains_on_an_off_topic_question(real_world: World) -> None:
+    async def body() -> dict[str, Any]:
+        message = await real_world.standin.send_message(
+            "what is the best pizza recipe in Naples?", mention_bot=True, author=real_world.user("o1")
         )
-        try:
-            await standin.wait_for(lambda: standin.identifies, timeout=120)
-            asked = await standin.send_message(WAGNER, mention_bot=True)
-            reply = await standin.wait_reply(asked, timeout=60)
-        finally:
-            process.send_signal(signal.SIGINT)
-            _, stderr = await asyncio.wait_for(process.communicate(), 30)
-            await standin.stop()
-        assert process.returncode == 0, stderr.decode()
-        return reply, stderr
+        return await real_world.standin.wait_reply(message, timeout=60)
 
-    reply, stderr = asyncio.run(body())
-    assert any(word in description(reply) for word in DENIALS)
-    assert b"env-token-1234567890" not in stderr and b"Traceback" not in stderr
+    reply = real_world.run(body(), timeout=90)
+    assert reply["embeds"] == [] and reply["components"] == []
+    assert "don't cover" in reply["content"]

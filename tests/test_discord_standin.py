@@ -12,6 +12,7 @@ import pytest
 import yarl
 from discord.ext import commands
 
+from tests.discord_harness import endpoints_restored, standin_running
 from tests.discord_standin import DiscordStandIn, message_problems, pinged
 
 
@@ -54,15 +55,14 @@ async def _running(
 
 
 def _run(body: Callable[[DiscordStandIn], Awaitable[Any]], **options: Any) -> Any:
-    async def main() -> Any:
-        standin = DiscordStandIn(**options)
-        await standin.start()
-        try:
-            return await asyncio.wait_for(body(standin), 30)
-        finally:
-            await standin.stop()
+    """``body`` against a stand-in of its own; discord.py's endpoints are put back afterwards."""
 
-    return asyncio.run(main())
+    async def main() -> Any:
+        async with standin_running(**options) as standin:
+            return await asyncio.wait_for(body(standin), 30)
+
+    with endpoints_restored():
+        return asyncio.run(main())
 
 
 def test_login_ready_guild_create_and_command_sync() -> None:

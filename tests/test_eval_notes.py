@@ -6,7 +6,7 @@ from bot.evaluation.metrics import QuestionResult, summarise
 from bot.evaluation.questions import EvalQuestion, Kind
 from bot.evaluation.run import ALL_MODES, EvalReport
 from bot.models import RetrievalMode
-from bot.render.evaluation import mode_note, render_text, syndication_note
+from bot.render.evaluation import mode_note, render_report, syndication_note
 
 QUESTION = EvalQuestion(question="who denied it?", evidence=("denied",), kind=Kind.ANSWERABLE, line=1)
 
@@ -32,7 +32,7 @@ def test_the_best_mode_is_named_and_a_tie_says_the_questions_cannot_tell() -> No
     )
     tie = report(*(result(mode, ("Moscow denied it.",)) for mode in ALL_MODES))
     assert "do not tell them apart" in mode_note(tie)
-    assert mode_note(tie) in render_text(tie) and syndication_note(tie) in render_text(tie)
+    assert mode_note(tie) in render_report(tie) and syndication_note(tie) in render_report(tie)
 
 
 def test_an_answer_quoting_one_sentence_twice_is_counted_as_uncollapsed_syndication() -> None:

@@ -13,24 +13,24 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from bot.answer import fold_case_and_space
 from bot.cli import main
 from bot.engine import Trace
 from bot.errors import CitebotError
-from bot.evaluation.calibration import calibrate, calibrate_thresholds
+from bot.evaluation.calibration import calibrate_thresholds
 from bot.evaluation.metrics import (
     QuestionResult,
     contains_evidence,
     first_hit_rank,
-    fold,
     is_hit,
     percentile,
     rate,
     summarise,
 )
 from bot.evaluation.questions import EvalQuestion, Kind, load_questions
-from bot.evaluation.run import ALL_MODES, judge, run_eval
+from bot.evaluation.run import ALL_MODES, question_result, run_eval
 from bot.models import Answer, Citation, IndexedArticle, Passage, RetrievalMode, Sentence
-from bot.render.evaluation import render_json, render_misses, render_text
+from bot.render.evaluation import render_json, render_misses, render_report
 from bot.retrieve.search import RetrievedPassage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +68,8 @@ def result(
 # --- hits -------------------------------------------------------------------------------------------
 
 
-def test_fold_ignores_case_and_runs_of_whitespace() -> None:
-    assert fold("  Russia HAS\n\tdenied  ") == "russia has denied"
+def test_folding_ignores_case_and_runs_of_whitespace() -> None:
+    assert fold_case_and_space("  Russia HAS\n\tdenied  ") == "russia has denied"
 
 
 @pytest.mark.parametrize(
@@ -168,9 +168,9 @@ def test_calibrate_keeps_answering_then_abstains_as_much_as_it_can() -> None:
     ]
     # Answering all four needs a threshold at most 0.3: the widest gap below it is (0.2, 0.3). Higher
     # thresholds abstain on more near-topic questions but leave answerable ones unanswered.
-    assert calibrate(results) == pytest.approx(0.25)
+    assert calibrate_thresholds(results).answer == pytest.approx(0.25)
     # Content with 75 % answered, it also abstains on the near-topic question at 0.5.
-    assert calibrate(results, answered_at_least=0.75) == pytest.approx(0.55)
+    assert calibrate_thresholds(results, answered_at_least=0.75).answer == pytest.approx(0.55)
 
 
 def test_calibrate_answers_first_even_where_an_off_topic_question_scores_high() -> None:
@@ -199,14 +199,14 @@ def test_the_support_threshold_keeps_further_sentences_that_hold_the_evidence() 
 
 def test_calibrate_breaks_ties_by_the_widest_margin() -> None:
     results = [scored(Kind.ANSWERABLE, 0.9), scored(Kind.NEAR_TOPIC, 0.2), scored(Kind.NEAR_TOPIC, 0.3)]
-    assert calibrate(results) == pytest.approx(0.6)
+    assert calibrate_thresholds(results).answer == pytest.approx(0.6)
 
 
 def test_calibrate_refuses_mixed_modes_and_one_sided_sets() -> None:
     with pytest.raises(ValueError, match="one retrieval mode"):
-        calibrate([scored(Kind.ANSWERABLE, 0.9), scored(Kind.OFF_TOPIC, 0.1, DENSE)])
+        calibrate_thresholds([scored(Kind.ANSWERABLE, 0.9), scored(Kind.OFF_TOPIC, 0.1, DENSE)])
     with pytest.raises(ValueError, match="both"):
-        calibrate([scored(Kind.ANSWERABLE, 0.9)])
+        calibrate_thresholds([scored(Kind.ANSWERABLE, 0.9)])
 
 
 # --- reading question files -------------------------------------------------------------------------
@@ -310,13 +310,13 @@ class FakeEngine:
         return Trace(found, read, answer)
 
 
-def test_judge_records_what_an_abstention_quotes_as_nothing() -> None:
+def test_a_question_result_records_what_an_abstention_quotes_as_nothing() -> None:
     asked = question("q", ("answer",))
-    answered = judge(
+    answered = question_result(
         asked, HYBRID, Trace((retrieved("x"),), (passage("x", 1),), Answer("q", True, (citation("the answer"),))), 0.1
     )
     assert (answered.quoted, answered.cited, answered.passage_rank) == (("the answer",), 1, None)
-    abstained = judge(asked, HYBRID, Trace((), (), Answer("q", False, (citation("the answer"),))), 0.1)
+    abstained = question_result(asked, HYBRID, Trace((), (), Answer("q", False, (citation("the answer"),))), 0.1)
     assert abstained.quoted == () and abstained.retrieved_sentence is None
 
 
@@ -345,7 +345,7 @@ def test_render_text_and_json_show_every_metric_for_every_mode() -> None:
     engine = FakeEngine({"one": (["the answer"], 0.9), "off": (["weather"], 0.6)})
     questions = [question("one", ("answer",)), question("off", (), Kind.OFF_TOPIC)]
     report = run_eval(engine, questions, ALL_MODES, source="tiny.jsonl")
-    text = render_text(report)
+    text = render_report(report)
     labels = ("sentence hit@1", "sentence hit@3", "passage hit@5", "MRR", "answered", "abstained")
     labels += ("off-topic", "near-topic", "latency p50", "latency p95", "hybrid", "dense", "lexical")
     assert all(label in text for label in labels)

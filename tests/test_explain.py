@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.cli.session import Asker
 from bot.engine import Engine
+from bot.library import Library
 from bot.render.explain import Explained, explain_record, outcome, render_explain_text
 from bot.settings import Settings
-from tests.conftest import FAKE_ANSWERABLE
+from tests.conftest import FAKE_ANSWERABLE, make_settings
 from tests.fakes import HashingEmbedder, KeywordReader
 
 UNANSWERABLE = "How do I bake sourdough bread?"
@@ -121,7 +122,7 @@ def test_verbose_logs_the_steps_with_the_time(
     fake_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="citebot"):
-        Asker(fake_engine, tmp_path).ask(FAKE_ANSWERABLE)
+        Asker(Library(make_settings(tmp_path, tmp_path / "index"), fake_engine)).ask(FAKE_ANSWERABLE)
     logged = [record.getMessage() for record in caplog.records if record.name == "citebot"]
     assert logged[0] == "Retrieved 12 passages"
     assert re.fullmatch(r"Judged \d+ sentences \(0 read by the reader\)", logged[1])

@@ -5,7 +5,6 @@ fix it names; none ends in a traceback, a hang or a leak."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import functools
 import hashlib
@@ -20,7 +19,7 @@ import stat
 import subprocess
 import sys
 import unicodedata
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,22 +28,24 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from bot.chat.bot import CitebotBot, DiscordUnreachableError, configure_endpoints, serve
+from bot.chat.bot import CitebotBot, DiscordUnreachableError, serve
 from bot.chat.cogs import library
 from bot.chat.cogs.ask import ALREADY_WAITING
 from bot.chat.replies import REFUSED
 from bot.cli import main
+from bot.engine import Engine
 from bot.errors import CitebotError, UnreadableDocument
 from bot.feedback import FILE_NAME, SALT_FILE_NAME, FeedbackStore, hash_user, installation_salt
-from bot.ingest.documents import load_documents
 from bot.ingest.formats import pdf_text
+from bot.library import Library
 from bot.models import Answer, Citation, IndexedArticle, Vote
-from bot.pipeline import Engine, build_index
-from bot.render.terminal import BOLD, RESET, render_json, render_text
+from bot.pipeline import build_index
+from bot.render.terminal import BOLD, RESET, render_answer_text, render_json
 from bot.settings import ChatSettings, Settings
 from bot.store.reading import Store
 from bot.store.schema import current_build
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings
+from tests.discord_harness import running_bot, standin_running
 from tests.discord_standin import EPHEMERAL, DiscordStandIn
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 from tests.test_add import PDF_LINES, minimal_pdf
@@ -144,8 +145,9 @@ def test_a_parser_crash_on_one_file_is_that_file_skipped(
     (tmp_path / "page.html").write_text("<html><body><p>Deeply nested.</p></body></html>", encoding="utf-8")
     (tmp_path / "good.txt").write_text(ARTICLE, encoding="utf-8")
     (tmp_path / "bad-date.md").write_text("---\ndate: 2020-13-45\n---\n" + ARTICLE, encoding="utf-8")
-    articles, skipped = load_documents(tmp_path)
-    assert sorted(a.document for a in articles) == ["bad-date.md", "good.txt"]
+    settings = make_settings(tmp_path, tmp_path / ".index", model=FAKE_MODEL)
+    skipped = build_index(settings, embedder=HashingEmbedder()).skipped
+    assert sorted(a.document for a in Store.open(settings.index).articles()) == ["bad-date.md", "good.txt"]
     assert [(s.document, s.reason) for s in skipped] == [
         ("page.html", "not a readable HTML page (RecursionError: maximum recursion depth exceeded)")
     ]
@@ -335,7 +337,7 @@ def hostile_answer() -> Answer:
 
 @pytest.mark.parametrize("color", [False, True])
 def test_article_text_cannot_drive_the_terminal(color: bool) -> None:
-    printed = render_text(hostile_answer(), color=color)
+    printed = render_answer_text(hostile_answer(), color=color)
     own = printed.replace(BOLD, "").replace(RESET, "")
     assert not [character for character in own if unicodedata.category(character) == "Cc" and character != "\n"]
     assert "pwned title" not in printed and "owned" not in printed
@@ -390,42 +392,6 @@ class FailingEngine:
 
     def refresh(self) -> bool:
         return False
-
-
-@contextlib.asynccontextmanager
-async def standin_running() -> AsyncIterator[DiscordStandIn]:
-    standin = DiscordStandIn()
-    await standin.start()
-    try:
-        yield standin
-    finally:
-        await standin.stop()
-
-
-@contextlib.asynccontextmanager
-async def running_bot(
-    settings: Settings, engine: Any, standin: DiscordStandIn, **chat: Any
-) -> AsyncIterator[CitebotBot]:
-    """The bot, logged in to the stand-in, closed on the way out; discord.py's endpoints put back."""
-    endpoints = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-    chat_settings = ChatSettings(
-        discord_api=standin.api_url,
-        discord_gateway=standin.gateway_url,
-        discord_token=SecretStr(standin.token),
-        _env_file=None,  # type: ignore[call-arg]
-        **chat,
-    )
-    configure_endpoints(chat_settings)
-    bot = CitebotBot(settings, chat_settings, engine, guild_ready_timeout=0.05)
-    task = asyncio.create_task(bot.start(standin.token))
-    try:
-        await asyncio.wait_for(bot.wait_until_ready(), 30)
-        yield bot
-    finally:
-        await bot.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = endpoints
 
 
 @pytest.fixture
@@ -626,7 +592,7 @@ def test_cannot_reach_discord_is_one_clear_error(bot_settings: Settings, fake_en
     endpoints = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     try:
         with pytest.raises(DiscordUnreachableError, match=rf"Cannot reach Discord at http://127.0.0.1:{port}/api/v10"):
-            run(serve(bot_settings, chat, "token-0123456789", fake_engine))
+            run(serve(Library(bot_settings, fake_engine), chat, "token-0123456789"))
     finally:
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = endpoints
 
@@ -639,7 +605,7 @@ def test_the_bot_says_nothing_about_voice_support(
     chat = ChatSettings(_env_file=None)  # type: ignore[call-arg]
 
     async def construct() -> None:
-        await CitebotBot(bot_settings, chat, fake_engine).close()
+        await CitebotBot(Library(bot_settings, fake_engine), chat).close()
 
     with caplog.at_level(logging.WARNING):
         run(construct())

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from bot.chat.replies import public_message
+from bot.engine import Engine
 from bot.errors import CitebotError, ModelError, SourceError
 from bot.ingest.feeds import FeedStore
 from bot.ingest.fetch import Added
-from bot.pipeline import Engine
 from bot.read.reader import Reader
 from bot.settings import Settings
 from bot.store.schema import SegmentFile

@@ -27,10 +27,11 @@ from click.testing import CliRunner, Result
 
 import bot.store.vectors as vectors
 from bot.cli import main
+from bot.engine import Engine
 from bot.feedback import FeedbackStore
 from bot.gaps import record_gap
 from bot.ingest.feeds import FeedStore, update_feeds
-from bot.pipeline import Engine, build_index
+from bot.pipeline import build_index
 from bot.settings import Settings
 from bot.store.schema import current_build
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings

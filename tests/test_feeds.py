@@ -154,7 +154,7 @@ BIG_FEED = big_feed()
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     SITE.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     STOP.clear()

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot import feedback
 from bot.cli import main
+from bot.feedback import FeedbackStore
 from bot.gaps import command_line_asker, coverage_gaps, question_words, record_gap, similar
 
 
@@ -90,3 +92,40 @@ def test_the_gaps_command(tmp_path: Path) -> None:
     data = json.loads(runner.invoke(main, ["gaps", "--json", "--index", str(tmp_path)]).output)
     assert [gap["count"] for gap in data["gaps"]] == [2, 1]
     assert set(data["gaps"][0]) == {"question", "count", "askers", "last_asked", "best_confidence", "wordings"}
+
+
+OLD_GAPS_TABLE = """
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY, question TEXT NOT NULL, channel TEXT NOT NULL, asker_hash TEXT,
+    confidence REAL, asked_at TEXT NOT NULL
+)
+"""
+
+
+@pytest.mark.parametrize("had_gaps", [True, False])
+def test_a_feedback_file_from_before_the_gaps_migration_keeps_its_votes_and_gaps(
+    tmp_path: Path, had_gaps: bool
+) -> None:
+    """Before, the gaps table was made on first use beside feedback's migration 1; now it is migration 2."""
+    with sqlite3.connect(tmp_path / "feedback.sqlite") as connection:
+        connection.executescript(feedback.MIGRATIONS[0])
+        connection.execute("PRAGMA user_version = 1")
+        connection.execute(
+            "INSERT INTO answers VALUES ('a1', 'who is Haftar?', NULL, '[]', '2024-01-01T00:00:00+00:00')"
+        )
+        if had_gaps:
+            connection.execute(OLD_GAPS_TABLE)
+            connection.execute("INSERT INTO gaps VALUES (1, 'Who founded Wagner?', 'cli', NULL, 0.1, '2024-01-01')")
+    record_gap(tmp_path, "who founded wagner", "cli", None, 0.05)
+    [gap] = coverage_gaps(tmp_path)
+    assert gap.count == (2 if had_gaps else 1)
+    assert FeedbackStore(tmp_path / "feedback.sqlite").answer("a1") is not None
+    with sqlite3.connect(tmp_path / "feedback.sqlite") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(feedback.MIGRATIONS)
+
+
+def test_wordings_that_differ_in_how_they_ask_are_one_question(tmp_path: Path) -> None:
+    for question in ("Who won the Libyan election?", "Can you please tell me who won the Libyan elections?"):
+        record_gap(tmp_path, question, "cli", None, None)
+    record_gap(tmp_path, "Do you know anything about who won the Libyan election", "cli", None, None)
+    assert [gap.count for gap in coverage_gaps(tmp_path)] == [3]

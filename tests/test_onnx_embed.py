@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from bot.embed.encoder import SentenceTransformerEmbedder
-from bot.embed.onnx import MODEL_FILE, QUERY_MODEL, OnnxEmbedder, export_onnx, query_embedder
+from bot.embed.onnx import MODEL_FILE, OnnxEmbedder, export_onnx, query_embedder
 from bot.engine import Engine
 from bot.errors import ModelError
 from bot.ingest.chunk import split_sentences
-from bot.ingest.documents import load_documents
+from bot.ingest.documents import read_article, scan_documents
 from bot.pipeline import build_index
 from bot.settings import DEFAULT_MODEL, Settings
+from bot.store.layout import query_model_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "documents"
@@ -42,7 +43,7 @@ def onnx(shipped_settings: Settings) -> OnnxEmbedder:
 
 @pytest.mark.slow
 def test_embeddings_match_sentence_transformers(onnx: OnnxEmbedder, embedder: SentenceTransformerEmbedder) -> None:
-    articles, _ = load_documents(SHIPPED)
+    articles = [read_article(found) for found in scan_documents(SHIPPED)]
     sentences = [s.text for article in articles for s in split_sentences(article.text)]
     texts = [*eval_questions(), *sentences, "x", "word " * 400, "Ünïcödé — “quotes” & 2024"]
     assert len(texts) > 50
@@ -79,7 +80,7 @@ def test_a_new_build_hard_links_the_exported_model_of_the_last(
 
 def test_a_build_without_query_model_falls_back(tmp_path: Path) -> None:
     assert isinstance(query_embedder(tmp_path, DEFAULT_MODEL), SentenceTransformerEmbedder)
-    (tmp_path / QUERY_MODEL).mkdir()
+    query_model_folder(tmp_path).mkdir()
     assert isinstance(query_embedder(tmp_path, DEFAULT_MODEL), SentenceTransformerEmbedder)
 
 

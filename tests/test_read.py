@@ -15,10 +15,10 @@ import pytest
 
 from bot.engine import Engine
 from bot.errors import ModelError
-from bot.read.encoding import MAX_TOKENS, encode_pairs, load_tokenizer
+from bot.read.encoding import MAX_TOKENS, ReaderCandidate, encode_pairs, load_tokenizer
 from bot.read.features import FEATURES
 from bot.read.linear import WEIGHTS_FILE, LinearScorer
-from bot.read.reader import MODEL_FOLDER, Reader, ReaderCandidate, TokenSpan, best_span
+from bot.read.reader import MODEL_FOLDER, Reader, TokenSpan, best_span
 from bot.read.stage import READ_CANDIDATES
 from bot.render.terminal import render_json
 from bot.settings import Settings
@@ -34,7 +34,7 @@ def tokenizer():
 
 def test_the_candidate_is_marked_and_its_context_is_trimmed_to_fit(tokenizer) -> None:
     long = "word " * 200
-    item = encode_pairs(tokenizer, "who denied it?", [(long, "Russia denied the claims.", long)])[0]
+    item = encode_pairs(tokenizer, "who denied it?", [ReaderCandidate(long, "Russia denied the claims.", long)])[0]
     assert len(item.ids) == MAX_TOKENS
     marked = [position for position, kind in enumerate(item.types) if kind == 1]
     assert marked == list(range(item.candidate_start, item.candidate_start + len(item.candidate_offsets)))
@@ -43,7 +43,7 @@ def test_the_candidate_is_marked_and_its_context_is_trimmed_to_fit(tokenizer) ->
 
 
 def test_a_sentence_without_neighbours_still_reads(tokenizer) -> None:
-    item = encode_pairs(tokenizer, "q?", [("", "Alone.", "")])[0]
+    item = encode_pairs(tokenizer, "q?", [ReaderCandidate("", "Alone.", "")])[0]
     assert item.ids[0] == tokenizer.token_to_id("[CLS]") and item.ids[-1] == tokenizer.token_to_id("[SEP]")
     assert sum(item.types) == len(item.candidate_offsets) == 2
 

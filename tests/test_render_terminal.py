@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.models import Answer, Citation
-from bot.render.terminal import render_text
+from bot.render.terminal import render_answer_text
 
 
 def quote(document: str, sentence: str, date: str | None, url: str | None = None) -> Citation:
@@ -32,7 +32,7 @@ def test_quotes_are_grouped_under_their_article_with_its_date() -> None:
             quote("crane", "It killed 107 or more.", "2015-09-12", "https://en.wikinews.org/wiki/Crane"),
         ),
     )
-    text = render_text(answer)
+    text = render_answer_text(answer)
     assert text.count("[1] Crane") == 1 and text.count("[2] Stampede") == 1 and "[3]" not in text
     crane, stampede = text.split("\n\n[2] ")
     assert crane.splitlines()[1] == "    2015-09-12 · https://en.wikinews.org/wiki/Crane"

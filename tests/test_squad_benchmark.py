@@ -14,8 +14,7 @@ import pytest
 from bot.evaluation.metrics import contains_evidence
 from bot.evaluation.questions import load_questions
 from bot.ingest.chunk import paragraphs
-from bot.ingest.clean import clean
-from bot.ingest.documents import load_documents
+from bot.ingest.documents import read_article, scan_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,21 +61,19 @@ def test_convert_writes_one_markdown_article_per_page_and_eval_questions(
 ) -> None:
     documents, questions_path, count = squad.convert(squad.load_squad(data), tmp_path / "work", None)
     assert sorted(path.name for path in documents.iterdir()) == ["00_Oxygen.md", "01_Sky_United_Kingdom.md"]
-    articles, skipped = load_documents(documents)
-    assert not skipped
-    oxygen, sky = articles
+    oxygen, sky = (read_article(found) for found in scan_documents(documents))
     assert (oxygen.title, sky.title) == ("Oxygen", "Sky (United Kingdom)")
     assert sky.url == "https://en.wikipedia.org/wiki/Sky_(United_Kingdom)"
-    cleaned = clean(oxygen).text
+    cleaned = oxygen.text
     expected = ["Oxygen is element 8. It forms O 2 gas.", "Ozone is O3."]
-    assert [cleaned[a:b] for a, b in paragraphs(cleaned)] == expected
+    assert [paragraph.text for paragraph in paragraphs(cleaned)] == expected
 
     questions = load_questions(questions_path)
     assert count == len(questions) == 4
     assert questions[0].question == "What number is oxygen?"
     assert questions[0].evidence == ("8",), "duplicate gold answers are listed once"
     assert questions[1].evidence == ("O 2",)
-    texts = {"o": cleaned, "s": clean(sky).text}
+    texts = {"o": cleaned, "s": sky.text}
     for question, record in zip(questions, questions_path.read_text().splitlines(), strict=True):
         assert contains_evidence(texts[json.loads(record)["id"][0]], question.evidence)
 

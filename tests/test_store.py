@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
@@ -23,13 +24,15 @@ import pytest
 
 from bot.engine import Engine
 from bot.errors import DocumentsError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from bot.pipeline import build_index
+from bot.pipeline import BuildReport, build_index
 from bot.settings import Settings
 from bot.store import builds as builds_module
+from bot.store import garbage as garbage_module
 from bot.store import vectors as vectors_module
-from bot.store.builds import BuildWriter
+from bot.store.layout import BUILD_FILE, BUILDS, CURRENT, LOCK
 from bot.store.reading import Store, read_info
-from bot.store.schema import BUILD_FILE, BUILDS, CURRENT, LOCK, VECTORS, current_build
+from bot.store.schema import current_build
+from bot.store.vectors import VECTORS
 from tests.conftest import ROOT, SHIPPED_DOCUMENTS, make_settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 
@@ -202,10 +205,10 @@ def test_a_build_that_fails_after_committing_is_forgotten_by_the_next(index_copy
     articles = Store.open(index_copy.index).info.articles
     (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
 
-    def interrupted(self: BuildWriter) -> None:
+    def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(BuildWriter, "publish", interrupted)
+    monkeypatch.setattr(builds_module, "publish", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(index_copy)
     monkeypatch.undo()
@@ -221,11 +224,42 @@ def test_a_build_that_fails_after_committing_is_forgotten_by_the_next(index_copy
         assert connection.execute("SELECT COUNT(*) FROM articles WHERE document = 'new.md'").fetchone()[0] == 1
 
 
+def test_a_build_that_fails_while_open_rolls_back_its_rows_and_folder(index_copy: Settings, monkeypatch) -> None:
+    before = current_build(index_copy.index)
+    (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr("bot.pipeline.reuse_or_export", broken)
+    with pytest.raises(RuntimeError, match="power cut"):
+        build(index_copy)
+    assert current_build(index_copy.index) == before
+    assert [p.name for p in (index_copy.index / BUILDS).iterdir()] == [before.name]
+    with database(index_copy) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM articles WHERE document = 'new.md'").fetchone()[0] == 0
+
+
+def test_ctrl_c_while_collecting_garbage_leaves_the_new_build_serving(index_copy: Settings, monkeypatch) -> None:
+    articles = Store.open(index_copy.index).info.articles
+    (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bot.pipeline.collect_garbage", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(index_copy)
+    monkeypatch.undo()
+    assert open_engine(index_copy).info.articles == articles + 1
+    assert not build(index_copy).published
+
+
 KILLED_BUILD = """
 import sys, pathlib
 from bot.pipeline import build_index
 from bot.settings import Settings
-from bot.store.builds import BuildWriter
+from bot.store import builds
 from tests.fakes import HashingEmbedder
 
 marker = pathlib.Path(sys.argv[3])
@@ -238,7 +272,7 @@ def wait_to_be_killed(*args, **kwargs):
 if sys.argv[4] == "while embedding":
     HashingEmbedder.embed = wait_to_be_killed
 else:
-    BuildWriter.publish = wait_to_be_killed
+    builds.publish = wait_to_be_killed
 settings = Settings(documents=sys.argv[1], index=sys.argv[2], model="test/hashing-embedder", _env_file=None)
 build_index(settings, embedder=HashingEmbedder())
 """
@@ -297,6 +331,54 @@ def test_builds_of_one_index_take_turns(index_copy: Settings) -> None:
     assert finished.is_set() and Store.open(index_copy.index).info.articles == articles + 1
 
 
+def test_a_build_interrupted_right_after_publishing_keeps_serving(index_copy: Settings, monkeypatch) -> None:
+    articles = Store.open(index_copy.index).info.articles
+    (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
+    replace_file = builds_module.replace_file
+
+    def replaced_then_interrupted(path: Path, text: str) -> None:
+        replace_file(path, text)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(builds_module, "replace_file", replaced_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(index_copy)
+    monkeypatch.undo()
+    assert open_engine(index_copy).info.articles == articles + 1
+
+
+def test_a_build_that_waited_for_the_lock_builds_on_what_the_first_published(index_copy: Settings) -> None:
+    """The second build reads the published build and its articles only once it holds the lock: it adds
+    its own article, and neither undoes nor repeats the first build's."""
+    articles = Store.open(index_copy.index).info.articles
+    (index_copy.documents / "first.md").write_text(NEW_ARTICLE)
+    embedding, go_on = threading.Event(), threading.Event()
+
+    class SlowEmbedder(HashingEmbedder):
+        def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+            embedding.set()
+            go_on.wait(60)
+            return super().embed(texts, progress)
+
+    reports: dict[str, BuildReport] = {}
+    first = threading.Thread(target=lambda: reports.update(first=build_index(index_copy, embedder=SlowEmbedder())))
+    first.start()
+    assert embedding.wait(60)
+    (index_copy.documents / "second.md").write_text("---\ntitle: Second\n---\nThe Quorvan delegation left.\n")
+    second = threading.Thread(target=lambda: reports.update(second=build(index_copy)))
+    second.start()
+    inode = os.stat(index_copy.index / LOCK).st_ino
+    deadline = time.monotonic() + 60
+    while not waiting_for_lock(inode) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    report = reports["second"]
+    assert (report.added, report.unchanged, report.embedded) == (1, articles + 1, 1)
+    assert Store.open(index_copy.index).info.articles == articles + 2
+
+
 def test_only_new_and_changed_articles_are_embedded(index_copy: Settings) -> None:
     articles = Store.open(index_copy.index).info.articles
     (index_copy.documents / "new.md").write_text(NEW_ARTICLE)
@@ -329,13 +411,13 @@ def test_old_builds_and_the_rows_only_they_see_are_removed(index_copy: Settings)
     for round_ in range(3):
         (index_copy.documents / "new.md").write_text(NEW_ARTICLE + f"Round {round_} of the talks.\n")
         build(index_copy)
-    assert len(list((index_copy.index / BUILDS).iterdir())) == builds_module.KEEP_BUILDS
+    assert len(list((index_copy.index / BUILDS).iterdir())) == garbage_module.KEEP_BUILDS
     with database(index_copy) as connection:
         versions = connection.execute("SELECT COUNT(*) FROM articles WHERE document = 'new.md'").fetchone()[0]
     assert versions == 2, "the published article and the one the build before it still serves"
     with database(index_copy) as connection:
         known = {row[0] for row in connection.execute("SELECT number FROM builds")}
-    assert len(known) == builds_module.KEEP_BUILDS
+    assert len(known) == garbage_module.KEEP_BUILDS
 
 
 def test_many_small_builds_keep_few_segments(index_copy: Settings) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,13 @@ from bot.errors import IndexMismatchError
 from bot.ingest.chunk import chunk
 from bot.ingest.clean import clean
 from bot.ingest.documents import load_article
+from bot.migrations import migrate as run_migrations
+from bot.migrations import schema_version
 from bot.pipeline import build_index
 from bot.settings import Settings
-from bot.store.schema import BUILDS, CURRENT, LEGACY_DATABASE, MIGRATIONS, migrate
-from tests.conftest import make_settings
+from bot.store.layout import BUILDS, CURRENT, LEGACY_DATABASE
+from bot.store.schema import MIGRATIONS, migrate
+from tests.conftest import ROOT, make_settings
 from tests.fakes import FAKE_MODEL, HashingEmbedder
 
 
@@ -101,3 +106,59 @@ def test_migrations_bring_a_schema_1_store_to_the_shared_layout(tmp_path: Path) 
     assert connection.execute("SELECT digest FROM sentences").fetchone()[0] == "ab" * 16
     assert connection.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'kremlin'").fetchall() == [(1,)]
     assert connection.execute("SELECT number, info FROM builds").fetchall() == [(1, '{"model": "m"}')]
+
+
+def schema(connection: sqlite3.Connection) -> list[tuple[str, str]]:
+    return connection.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+def test_a_migration_that_fails_midway_leaves_the_version_before_it_whole(tmp_path: Path) -> None:
+    migrations = (
+        "CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('kept');",
+        "CREATE TABLE notes_2 (body TEXT); INSERT INTO notes_2 SELECT text FROM notes; DROP TABLE notes; "
+        "INSERT INTO no_such_table VALUES (1); ALTER TABLE notes_2 RENAME TO notes;",
+    )
+    connection = sqlite3.connect(tmp_path / "any.sqlite")
+    run_migrations(connection, migrations[:1])
+    before = schema(connection)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        run_migrations(connection, migrations)
+    assert schema_version(connection) == 1 and not connection.in_transaction
+    assert schema(connection) == before
+    assert connection.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+
+
+CRASH_IN_MIGRATION_3 = """
+import os, sqlite3, sys
+from bot.migrations import migrate
+from bot.store.schema import MIGRATIONS
+
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.create_function("crash", 0, lambda: os._exit(3))
+halfway = MIGRATIONS[2].replace("DROP TABLE articles;", "DROP TABLE articles; SELECT crash();")
+assert halfway != MIGRATIONS[2]
+migrate(connection, (*MIGRATIONS[:2], halfway))
+"""
+
+
+def test_a_crash_inside_migration_3_leaves_the_schema_2_store_whole(tmp_path: Path) -> None:
+    """Migration 3 drops and renames tables: the process dies after its drops, before its renames."""
+    path = tmp_path / "store.sqlite"
+    connection = sqlite3.connect(path)
+    run_migrations(connection, MIGRATIONS[:2])
+    text = "The talks failed. The Kremlin denied it."
+    connection.execute("INSERT INTO articles (id, document, title, text) VALUES ('a1', 'a.md', 'A', ?)", (text,))
+    connection.execute("INSERT INTO chunks (article_id, start, end, text) VALUES ('a1', 0, ?, ?)", (len(text), text))
+    connection.execute("INSERT INTO meta VALUES ('info', '{}')")
+    connection.commit()
+    before = schema(connection)
+    connection.close()
+    crashed = subprocess.run([sys.executable, "-c", CRASH_IN_MIGRATION_3, str(path)], cwd=ROOT, check=False)
+    assert crashed.returncode == 3, "the migration never reached the crash"
+    connection = sqlite3.connect(path)
+    assert schema_version(connection) == 2
+    assert schema(connection) == before
+    assert connection.execute("SELECT document FROM articles").fetchall() == [("a.md",)]
+    migrate(connection)
+    assert schema_version(connection) == len(MIGRATIONS)
+    assert connection.execute("SELECT document, added FROM articles").fetchall() == [("a.md", 1)]

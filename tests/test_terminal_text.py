@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.models import Answer, Citation, Span
 from bot.pipeline import BuildReport
 from bot.render.progress import ProgressLines, progress
-from bot.render.terminal import render_text
+from bot.render.terminal import render_answer_text
 from bot.render.text import plural, truncate, visible_width, wrap
 from tests.conftest import FAKE_ANSWERABLE, copy_shipped_articles
 
@@ -53,7 +53,7 @@ def test_long_titles_and_addresses_stay_inside_their_indent() -> None:
         score=0.9,
         answer=Span(0, 3, "She"),
     )
-    text = render_text(Answer("q", True, (citation,)), color=True, width=60)
+    text = render_answer_text(Answer("q", True, (citation,)), color=True, width=60)
     lines = [line for line in text.splitlines() if line]
     assert all(visible_width(line) <= 60 for line in lines)
     assert lines[0] == "She — 1 source"

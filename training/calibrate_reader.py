@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.evaluation.answer_words import exact_match, f1_score  # noqa: E402
-from bot.read.reader import MODEL_FOLDER, SETTINGS_FILE, Reader, ReaderCandidate  # noqa: E402
+from bot.read.reader import MODEL_FOLDER, SETTINGS_FILE, Reader  # noqa: E402
 from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
+from training.data import load_squad, neighbours, squad_questions  # noqa: E402
 
 WORDS_PRECISION = 0.90
 
@@ -49,7 +50,6 @@ class Verdicts:
 
 
 def read_validation(reader: Reader) -> list[Verdicts]:
-    from training.train_reader import load_squad, neighbours, squad_questions
 
     articles, _, validation_titles = load_squad()
     verdicts = []
@@ -59,7 +59,7 @@ def read_validation(reader: Reader) -> list[Verdicts]:
         for question in squad_questions(article):
             candidates = [neighbours(question.sentences, i) for i in range(len(question.sentences))]
             candidates += list(question.others)
-            readings = reader.read(question.text, [ReaderCandidate(*c) for c in candidates])
+            readings = reader.read(question.text, candidates)
             positive = np.array([i in {a for a, _, _ in question.answers} for i in range(len(candidates))])
             golds = tuple(
                 tuple(question.sentences[i][s:e] for j, s, e in question.answers if j == i and s >= 0)
@@ -74,7 +74,7 @@ def read_validation(reader: Reader) -> list[Verdicts]:
                     logits=np.array([r.logit for r in readings]),
                     gaps=np.array([r.gap for r in readings]),
                     words=tuple(
-                        None if r.answer is None else candidates[i][1][r.answer.start : r.answer.end]
+                        None if r.answer is None else candidates[i].sentence[r.answer.start : r.answer.end]
                         for i, r in enumerate(readings)
                     ),
                     confidences=np.array([0.0 if r.answer is None else r.answer.confidence for r in readings]),

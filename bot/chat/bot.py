@@ -1,7 +1,8 @@
-"""The Discord bot: a ``commands.Bot`` whose cogs only translate between Discord and ``Engine.ask``.
+"""The Discord bot: a ``commands.Bot`` whose cogs only translate between Discord and the ``Library``.
 
-``run_discord(settings)`` is what ``citebot discord`` calls. Retrieval runs off the event loop in one
-bounded worker thread, so the loop stays free to acknowledge every interaction within Discord's 3 s.
+``run_discord(library, chat)`` is what ``citebot discord`` calls. Questions are answered off the event
+loop in one bounded worker thread, so the loop stays free to acknowledge every interaction within
+Discord's 3 s.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import functools
 import ipaddress
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -23,14 +24,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.chat.cooldown import Cooldown
-from bot.chat.replies import UNEXPECTED, public_message
+from bot.chat.replies import public_message
 from bot.errors import CitebotError
 from bot.feedback import FeedbackStore, feedback_path
-from bot.models import Answer, IndexedArticle, IndexInfo
-from bot.settings import ChatSettings, Settings
-
-if TYPE_CHECKING:
-    from bot.pipeline import Engine
+from bot.library import Library
+from bot.models import Answer
+from bot.settings import ChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +56,6 @@ class BusyError(CitebotError):
 
 class DiscordUnreachableError(CitebotError):
     """No connection to Discord: offline, DNS failing, or the API address is wrong."""
-
-
-class AskEngine(Protocol):
-    """What the Discord layer needs from ``bot.pipeline.Engine``, and nothing more."""
-
-    @property
-    def info(self) -> IndexInfo: ...
-
-    def ask(self, question: str, context: str | None = None) -> Answer: ...
-
-    def articles(self) -> tuple[IndexedArticle, ...]: ...
-
-    def refresh(self) -> bool: ...
 
 
 def bot_token(settings: ChatSettings) -> str:
@@ -162,11 +148,9 @@ def same_commands(registered: Iterable[dict[str, Any]], ours: Iterable[dict[str,
 
 
 class CitebotBot(commands.Bot):
-    """Holds the engine, the feedback store and the bounded worker the cogs share."""
+    """Holds the library, the feedback store and the bounded worker the cogs share."""
 
-    def __init__(
-        self, settings: Settings, chat: ChatSettings, engine: AskEngine, *, workers: int = 1, **options: Any
-    ) -> None:
+    def __init__(self, library: Library, chat: ChatSettings, *, workers: int = 1, **options: Any) -> None:
         intents = discord.Intents.default()
         # Mentions carry their content anyway; reading plain messages needs the privileged intent.
         intents.message_content = bool(chat.ask_channel_list or chat.reply_in_thread)
@@ -181,10 +165,9 @@ class CitebotBot(commands.Bot):
             help_command=None,
             **options,
         )
-        self.settings = settings
+        self.library = library
         self.chat = chat
-        self.engine = engine
-        self.feedback = FeedbackStore(feedback_path(settings))
+        self.feedback = FeedbackStore(feedback_path(library.settings))
         self.more_cooldown = Cooldown(chat.cooldown)
         self._worker = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="citebot-ask")
         self._pending = 0
@@ -211,16 +194,13 @@ class CitebotBot(commands.Bot):
 
     async def on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """Failed checks and errors become an ephemeral reply; unexpected ones are logged with traceback."""
-        original = getattr(error, "original", error)
         if isinstance(error, app_commands.MissingPermissions):
             text = "You need the Manage Server permission for this command."
         elif isinstance(error, app_commands.CheckFailure):
             text = "You cannot use this command here."
-        elif isinstance(original, CitebotError):
-            text = public_message(original)
         else:
-            log.error("Command %s failed", interaction.command and interaction.command.name, exc_info=original)
-            text = UNEXPECTED
+            command = f"/{interaction.command.name}" if interaction.command else "/reindex"
+            text = public_message(getattr(error, "original", error), command)
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
@@ -236,13 +216,15 @@ class CitebotBot(commands.Bot):
         await super().close()
         self._worker.shutdown(wait=False, cancel_futures=True)
 
-    async def ask(self, question: str, context: str | None = None) -> Answer:
-        """``engine.ask`` in the single worker thread; refuses when too many questions wait."""
+    async def ask(
+        self, question: str, context: str | None = None, asker: int | None = None, where: str | None = None
+    ) -> Answer:
+        """``Library.ask`` in the single worker thread; refuses when too many questions wait."""
         if self._pending >= MAX_PENDING:
             raise BusyError("Too many questions are waiting right now. Please ask again in a minute.")
         self._pending += 1
         try:
-            call = functools.partial(self.engine.ask, question, context=context)
+            call = functools.partial(self.library.ask, question, context, asker, where)
             return await asyncio.get_running_loop().run_in_executor(self._worker, call)
         finally:
             self._pending -= 1
@@ -257,10 +239,10 @@ class CitebotBot(commands.Bot):
         return self._recent.get(answer_id)
 
 
-async def serve(settings: Settings, chat: ChatSettings, token: str, engine: AskEngine, **options: Any) -> None:
+async def serve(library: Library, chat: ChatSettings, token: str, **options: Any) -> None:
     """Run until closed; a rejected token or missing intent becomes a clear CitebotError, not a retry loop."""
     configure_endpoints(chat)
-    bot = CitebotBot(settings, chat, engine, **options)
+    bot = CitebotBot(library, chat, **options)
     async with bot:
         try:
             await bot.start(token)
@@ -285,28 +267,18 @@ async def serve(settings: Settings, chat: ChatSettings, token: str, engine: AskE
             ) from None
 
 
-def run_discord(
-    settings: Settings, chat: ChatSettings, open_engine: Callable[[Settings], Engine] | None = None
-) -> None:
-    """``citebot discord``: check the token, open the index (``open_engine`` may build it first),
+def run_discord(library: Library, chat: ChatSettings) -> None:
+    """``citebot discord``: check the token, open the index (building it first when there is none),
     warm the model, then serve until Ctrl-C."""
-    from bot.pipeline import Engine
-
     token = bot_token(chat)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in root.handlers:
         handler.addFilter(RedactToken(token))
-    engine = (open_engine or Engine.open)(settings)
-    engine.embedder.embed(["warm up the model before the first question"])
-    log.info(
-        "Index: %d articles, %d passages, built %s",
-        engine.info.articles,
-        engine.info.passages,
-        engine.info.built_at,
-    )
+    info = library.load()
+    log.info("Index: %d articles, %d passages, built %s", info.articles, info.passages, info.built_at)
     try:
-        asyncio.run(serve(settings, chat, token, engine))
+        asyncio.run(serve(library, chat, token))
     except KeyboardInterrupt:
         log.info("Stopped.")

@@ -27,12 +27,16 @@ MODEL_FOR_ADMIN = "The bot's embedding model cannot be loaded; the server's admi
 READER_PARTS = ("reading model", "first cut", "thresholds")
 
 
-def public_message(error: CitebotError | OSError, retry: str = "/reindex") -> str:
+def public_message(error: BaseException, retry: str = "/reindex") -> str:
     """What Discord users may read of an error, the one function every reply with an error goes through:
     no file paths of the server, no advice for a shell, and the fix they can make in Discord (a disk
-    problem says to run ``retry`` again). The full message goes to the log."""
+    problem says to run ``retry`` again). The full message goes to the log; an error that is not meant
+    for users at all (a bug) is logged with its traceback and told as ``UNEXPECTED``."""
     if isinstance(error, OSError):
         error = chat_disk_error(error, retry)
+    if not isinstance(error, CitebotError):
+        log.error("Told a Discord user that something went wrong", exc_info=error)
+        return UNEXPECTED
     text = str(error)
     if isinstance(error, ModelError) and CLI_REBUILD not in text:
         log.error("Told a Discord user that a model cannot be used: %s", text)

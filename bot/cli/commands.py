@@ -1,4 +1,4 @@
-"""`citebot index | ask | add | stats | eval | discord | feedback`: parse, call the core, render.
+"""`citebot index | ask | add | stats | eval | discord | feedback`: parse, call the library, render.
 
 No retrieval logic here; heavy modules are imported inside the commands.
 """
@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from bot.cli.group import documents_option, index_option, open_engine, progress_wanted, say, settings_for
+from bot.cli.group import (
+    documents_option,
+    index_option,
+    library_for,
+    open_engine,
+    progress_wanted,
+    say,
+    settings_for,
+)
 
 
 @click.command()
@@ -20,10 +28,7 @@ from bot.cli.group import documents_option, index_option, open_engine, progress_
 @index_option
 def index(documents: Path | None, index_dir: Path | None) -> None:
     """Clean, chunk and embed the articles into a new index, then swap it in."""
-    from bot.pipeline import build_index
-
-    report = build_index(settings_for(documents, index_dir), progress=True)
-    click.echo(report.summary())
+    click.echo(library_for(settings_for(documents, index_dir)).reindex().checked().summary())
 
 
 @click.command()
@@ -47,13 +52,13 @@ def ask(question: str | None, as_json: bool, explain: bool, documents: Path | No
     if question is not None and not is_text(question):
         raise QuestionError("The question is not valid UTF-8 text. Type it again, or set your terminal to UTF-8.")
     settings = settings_for(documents, index_dir)
-    engine = open_engine(settings)
+    library = library_for(settings, open_engine(settings))
     width = min(shutil.get_terminal_size().columns, 100)
-    asker = Asker(engine, settings.index, as_json=as_json, explain=explain, color=sys.stdout.isatty(), width=width)
+    asker = Asker(library, as_json=as_json, explain=explain, color=sys.stdout.isatty(), width=width)
     if question is not None:
         click.echo(asker.render(asker.ask(question)))
     elif sys.stdin.isatty():
-        run_session(asker, engine.info.articles)
+        run_session(asker, library.info.articles)
     else:
         answer_lines(asker, sys.stdin.buffer)
 
@@ -73,14 +78,10 @@ def is_text(argument: str) -> bool:
 @index_option
 def add(source: str, documents: Path | None, index_dir: Path | None) -> None:
     """Add the article at SOURCE (an http(s) address or a file) to the documents, then index it."""
-    from bot.ingest.fetch import add_source
-    from bot.pipeline import build_index
-
-    settings = settings_for(documents, index_dir)
-    added = add_source(source, settings.documents, allow_private=settings.allow_private_urls)
-    verb = "Already present as" if added.already_present else "Saved"
-    say(f"{verb} {added.path}: {added.title}")
-    click.echo(build_index(settings, progress=True).summary())
+    addition = library_for(settings_for(documents, index_dir)).add(source)
+    added = addition.added
+    say(f"{'Already present as' if added.already_present else 'Saved'} {added.path}: {added.title}")
+    click.echo(addition.indexed.checked().summary())
 
 
 @click.command()
@@ -123,7 +124,7 @@ def evaluate(questions: Path, as_json: bool, plot: Path | None, documents: Path 
     """Measure answers on QUESTIONS.jsonl: hybrid, dense-only and lexical-only retrieval."""
     from bot.evaluation.questions import load_questions
     from bot.evaluation.run import ALL_MODES, run_eval
-    from bot.render.evaluation import render_json, render_text
+    from bot.render.evaluation import render_json, render_report
 
     if plot is not None:
         from bot.render.plot import check_plot_file
@@ -132,7 +133,7 @@ def evaluate(questions: Path, as_json: bool, plot: Path | None, documents: Path 
     asked = load_questions(questions)
     engine = open_engine(settings_for(documents, index_dir))
     report = run_eval(engine, asked, ALL_MODES, source=str(questions), progress=progress_wanted())
-    click.echo(render_json(report) if as_json else render_text(report))
+    click.echo(render_json(report) if as_json else render_report(report))
     if plot is not None:
         from bot.render.plot import write_plot
 
@@ -146,7 +147,7 @@ def discord() -> None:
     from bot.settings import ChatSettings, load_settings
 
     logging.getLogger().setLevel(logging.INFO)
-    run_discord(load_settings(), load_settings(ChatSettings), open_engine)
+    run_discord(library_for(load_settings(), progress=False), load_settings(ChatSettings))
 
 
 @click.command()

@@ -1,17 +1,20 @@
 """`citebot follow | unfollow | feeds | update | gaps`: keeping the collection up with the news.
 
-Each command that saves articles updates the index once afterwards (incrementally).
+Each command that saves articles updates the index once afterwards (incrementally): the library does.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.group import documents_option, index_option, say, settings_for
+from bot.cli.group import documents_option, index_option, library_for, say, settings_for
+
+if TYPE_CHECKING:
+    from bot.library import Polled
 
 
 @click.command()
@@ -20,12 +23,10 @@ from bot.cli.group import documents_option, index_option, say, settings_for
 @index_option
 def follow(url: str, documents: Path | None, index_dir: Path | None) -> None:
     """Follow the RSS or Atom feed at URL: fetch it now, then with every `citebot update`."""
-    from bot.ingest.feeds import follow_feed
-
-    settings = settings_for(documents, index_dir)
-    result = follow_feed(settings, url)
+    polled = library_for(settings_for(documents, index_dir)).follow(url)
+    [result] = polled.results
     say(f"Following {result.title or result.url} ({result.url}).")
-    _report_and_index(settings, (result,))
+    _report(polled)
 
 
 @click.command()
@@ -34,9 +35,7 @@ def follow(url: str, documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def unfollow(url: str, documents: Path | None, index_dir: Path | None) -> None:
     """Stop following the feed at URL (the articles it brought stay)."""
-    from bot.ingest.feeds import unfollow_feed
-
-    unfollow_feed(settings_for(documents, index_dir), url)
+    library_for(settings_for(documents, index_dir)).unfollow(url)
     say(f"No longer following {url}.")
 
 
@@ -45,9 +44,7 @@ def unfollow(url: str, documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def feeds(documents: Path | None, index_dir: Path | None) -> None:
     """List the followed feeds: title, last check, articles added, last error."""
-    from bot.ingest.feeds import followed_feeds
-
-    found = followed_feeds(settings_for(documents, index_dir))
+    found = library_for(settings_for(documents, index_dir)).feeds()
     if not found:
         click.echo("No feeds followed. Add one with `citebot follow URL`.")
         return
@@ -65,14 +62,11 @@ def feeds(documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def update(documents: Path | None, index_dir: Path | None) -> None:
     """Poll every followed feed once and index what is new (for cron)."""
-    from bot.ingest.feeds import update_feeds
-
-    settings = settings_for(documents, index_dir)
-    results = update_feeds(settings)
-    if not results:
+    polled = library_for(settings_for(documents, index_dir)).poll()
+    if not polled.results:
         click.echo("No feeds followed. Add one with `citebot follow URL`.")
         return
-    _report_and_index(settings, results)
+    _report(polled)
 
 
 @click.command()
@@ -80,9 +74,7 @@ def update(documents: Path | None, index_dir: Path | None) -> None:
 @index_option
 def gaps(as_json: bool, index_dir: Path | None) -> None:
     """List what people asked that the sources did not cover, most asked first."""
-    from bot.gaps import coverage_gaps
-
-    found = coverage_gaps(settings_for(None, index_dir).index)
+    found = library_for(settings_for(None, index_dir)).gaps()
     if as_json:
         records = [
             {
@@ -106,11 +98,9 @@ def gaps(as_json: bool, index_dir: Path | None) -> None:
         say(f"{gap.count:>4}x  {gap.question}{variants}  · last asked {gap.last_asked}")
 
 
-def _report_and_index(settings: Any, results: tuple[Any, ...]) -> None:
-    """One line per feed, one per added article, then one incremental index update if anything was added."""
-    from bot.pipeline import build_index
-
-    for result in results:
+def _report(polled: Polled) -> None:
+    """One line per feed, one per added article, then what the index update after them did."""
+    for result in polled.results:
         name = result.title or result.url
         if result.waiting:
             say(f"{name}: waiting after failures ({result.error})")
@@ -123,5 +113,5 @@ def _report_and_index(settings: Any, results: tuple[Any, ...]) -> None:
             say(f"{name}: {len(result.added)} new{skipped}")
         for article in result.added:
             say(f"  + {article.title} ({article.date or 'undated'}) -> {article.path}")
-    if any(result.added for result in results):
-        click.echo(build_index(settings, progress=True).summary())
+    if polled.indexed is not None:
+        click.echo(polled.indexed.checked().summary())

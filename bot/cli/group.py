@@ -10,12 +10,17 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from bot.errors import CitebotError, disk_error
 from bot.render.terminal import printable, render_json_error
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+    from bot.library import Library
+    from bot.settings import Settings
 
 log = logging.getLogger("citebot")
 
@@ -123,7 +128,7 @@ def main(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL)
 
 
-def settings_for(documents: Path | None, index_dir: Path | None) -> Any:
+def settings_for(documents: Path | None, index_dir: Path | None) -> Settings:
     from bot.settings import load_settings
 
     overrides = {key: value for key, value in (("documents", documents), ("index", index_dir)) if value is not None}
@@ -135,41 +140,16 @@ def progress_wanted() -> bool:
     return sys.stderr.isatty()
 
 
-def open_engine(settings: Any) -> Any:
+def library_for(settings: Settings, engine: Engine | None = None, progress: bool = True) -> Library:
+    """The library as the command line uses it: builds show their progress, and what it does unasked
+    (building a missing index first) is said on stderr."""
+    from bot.library import Library
+
+    return Library(settings, engine, progress=progress, announce=lambda line: click.echo(line, err=True))
+
+
+def open_engine(settings: Settings) -> Engine:
     """The engine over the current index, building one first when there is none yet.
 
     An index carries its query model as ONNX, so opening one does not import torch."""
-    from bot.embed.encoder import SentenceTransformerEmbedder
-    from bot.errors import IndexMissingError
-    from bot.pipeline import Engine, build_index
-
-    try:
-        return Engine.open(settings)
-    except IndexMissingError:
-        from bot.render.text import plural
-
-        embedder = SentenceTransformerEmbedder(settings.model)
-        articles = article_files(settings.documents)
-        if articles:
-            click.echo(
-                f"There is no index in {settings.index} yet: building it from the {plural(articles, 'article')} in "
-                f"{settings.documents} first.",
-                err=True,
-            )
-        report = build_index(settings, progress=True, embedder=embedder)
-        click.echo(report.summary(), err=True)
-        return Engine.open(settings, embedder)
-
-
-def article_files(folder: Path) -> int:
-    """How many article files ``folder`` holds, counted by name without reading them (the build reads them)."""
-    from bot.ingest.documents import SUPPORTED_SUFFIXES
-
-    if not folder.is_dir():
-        return 0
-    return sum(
-        path.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        and path.is_file()
-        for path in folder.rglob("*")
-    )
+    return library_for(settings).engine

@@ -13,16 +13,17 @@ import re
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
 from bot.errors import QuestionError
+from bot.library import COMMAND_LINE, Library, command_line_user
 from bot.models import Answer
 from bot.render.explain import Explained, log_lines, render_explain_json, render_explain_text
-from bot.render.terminal import printable, render_json, render_json_error, render_text
+from bot.render.terminal import printable, render_answer_text, render_json, render_json_error
 from bot.render.text import plural, wrap
 
 log = logging.getLogger("citebot")
@@ -52,40 +53,33 @@ class Asked:
 
 @dataclass(frozen=True)
 class Asker:
-    """Asks the engine and renders the reply, the same way for one question, piped ones and a session."""
+    """Asks the library and renders the reply, the same way for one question, piped ones and a session."""
 
-    engine: Any
-    index: Path
+    library: Library
     as_json: bool = False
     explain: bool = False
     color: bool = False
     width: int = 100
+    user: int | None = field(default_factory=command_line_user)
 
     def ask(self, question: str, context: str | None = None, explain: bool | None = None) -> Asked:
-        """The answer, with its trace when explaining or logging; a question the sources don't cover is
-        recorded for `citebot gaps`."""
-        from bot.gaps import command_line_asker, record_gap
-
+        """The answer, with its trace when explaining or logging; the library records a question the
+        sources don't cover for `citebot gaps`."""
         explain = self.explain if explain is None else explain
         started = time.perf_counter()
-        if explain or log.isEnabledFor(logging.INFO):
-            trace = self.engine.trace(question, context)
-            thresholds = trace.thresholds or self.engine.thresholds
-            explained = Explained(trace, thresholds, self.engine.judge, context)
-            for line in log_lines(explained, time.perf_counter() - started):
-                log.info(line)
-            asked = Asked(question, context, trace.answer, explained if explain else None)
-        else:
-            asked = Asked(question, context, self.engine.ask(question, context=context))
-        answer = asked.answer
-        if not answer.answered:
-            record_gap(self.index, answer.question, "cli", command_line_asker(self.index), answer.confidence)
-        return asked
+        if not (explain or log.isEnabledFor(logging.INFO)):
+            return Asked(question, context, self.library.ask(question, context, self.user, COMMAND_LINE))
+        trace = self.library.trace(question, context, self.user, COMMAND_LINE)
+        engine = self.library.engine
+        explained = Explained(trace, trace.thresholds or engine.thresholds, engine.judge, context)
+        for line in log_lines(explained, time.perf_counter() - started):
+            log.info(line)
+        return Asked(question, context, trace.answer, explained if explain else None)
 
     def render(self, asked: Asked) -> str:
         if self.as_json:
             return render_explain_json(asked.explained) if asked.explained else render_json(asked.answer)
-        text = render_text(asked.answer, color=self.color, width=self.width)
+        text = render_answer_text(asked.answer, color=self.color, width=self.width)
         if asked.explained:
             text += "\n\n" + render_explain_text(asked.explained, self.width)
         return text
@@ -124,7 +118,7 @@ def is_follow_up(question: str) -> bool:
 def run_session(asker: Asker, articles: int, stdout: TextIO | None = None) -> None:
     """Questions from the terminal until Ctrl-D or `exit`, with line editing and history."""
     stdout = stdout or sys.stdout
-    history = _start_history(asker.index)
+    history = _start_history(asker.library.settings.index)
     welcome = (
         f"Ask about the {plural(articles, 'article')}. A follow-up is read with the question before it; "
         f"`{EXPLAIN_WORD}` shows why the last answer is what it is; Ctrl-D or `exit` ends."

@@ -1,9 +1,9 @@
 """A light query path: the embedding model exported to ONNX at build time, run with onnxruntime.
 
 Importing sentence-transformers (and torch) costs seconds, which a one-shot ``citebot ask`` cannot
-afford. So each build carries its model as ``query-model/``: the transformer and its pooling and
-normalisation as one ONNX graph, plus the tokenizer. Queries then need only onnxruntime and the
-tokenizers library; torch is imported at build time only, by ``export_onnx``.
+afford. So each build carries its model in its query-model folder (``bot.store.layout``): the
+transformer and its pooling and normalisation as one ONNX graph, plus the tokenizer. Queries then need
+only onnxruntime and the tokenizers library; torch is imported at build time only, by ``export_onnx``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.onnx_session import cpu_session
+from bot.store.layout import query_model_folder
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUERY_MODEL = "query-model"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
@@ -174,11 +174,11 @@ def reuse_or_export(embedder: Embedder, model: str, previous: Path | None, build
     a warning, when the model cannot be exported: queries then fall back to sentence-transformers."""
     from bot.embed.encoder import SentenceTransformerEmbedder
 
-    destination = build / QUERY_MODEL
+    destination = query_model_folder(build)
     started = time.perf_counter()
-    if previous is not None and _matches(previous / QUERY_MODEL, model):
+    if previous is not None and _matches(query_model_folder(previous), model):
         try:
-            _link_folder(previous / QUERY_MODEL, destination)
+            _link_folder(query_model_folder(previous), destination)
             log.info("Reused the query model of %s", previous.name)
             return True
         except OSError as error:
@@ -218,7 +218,7 @@ def _link_folder(source: Path, destination: Path) -> None:
 
 def query_model(build: Path, model: str) -> Path | None:
     """The build's exported query model, if it has one for ``model``."""
-    folder = build / QUERY_MODEL
+    folder = query_model_folder(build)
     return folder if _matches(folder, model) else None
 
 

@@ -21,11 +21,6 @@ class Calibration:
     support: float | None
 
 
-def calibrate(results: Sequence[QuestionResult], answered_at_least: float = 1 - MOST_ABSTAINED_OF_ANSWERABLE) -> float:
-    """The answer threshold alone (see :func:`calibrate_thresholds`)."""
-    return calibrate_thresholds(results, answered_at_least).answer
-
-
 def calibrate_thresholds(
     results: Sequence[QuestionResult], answered_at_least: float = 1 - MOST_ABSTAINED_OF_ANSWERABLE
 ) -> Calibration:

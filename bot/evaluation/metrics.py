@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer import fold_case_and_space
 from bot.evaluation.questions import EvalQuestion, Kind
 from bot.models import RetrievalMode
 
@@ -66,28 +67,23 @@ class ModeReport:
     latency_p95_ms: float
 
 
-def fold(text: str) -> str:
-    """Case and whitespace folded, so a hit does not depend on capitals or line breaks."""
-    return " ".join(text.casefold().split())
-
-
 def is_hit(sentence: str, evidence: Iterable[str]) -> bool:
     """A quoted sentence hits when it contains an evidence string or is contained in one.
 
     The second way lets a long evidence span count a sentence splitter's shorter fragment of it; it
     must be a run of whole words there, or a quoted "a" would hit every evidence string holding an a.
     """
-    quoted = fold(sentence)
+    quoted = fold_case_and_space(sentence)
     if not quoted:
         return False
     inside = re.compile(rf"(?<!\w){re.escape(quoted)}(?!\w)")
-    return any(span in quoted or inside.search(span) for span in map(fold, evidence) if span)
+    return any(span in quoted or inside.search(span) for span in map(fold_case_and_space, evidence) if span)
 
 
 def contains_evidence(passage: str, evidence: Iterable[str]) -> bool:
     """A passage hits only by containing an evidence string: passages are longer than the answer."""
-    text = fold(passage)
-    return any(span in text for span in map(fold, evidence) if span)
+    text = fold_case_and_space(passage)
+    return any(span in text for span in map(fold_case_and_space, evidence) if span)
 
 
 def first_hit_rank(sentences: Sequence[str], evidence: Sequence[str]) -> int | None:

@@ -30,7 +30,7 @@ class EvalReport:
     """Who chose the sentences: "reader" or "first_cut" (``Engine.judge``)."""
     min_score: float
     suggested_min_score: float | None
-    """The threshold :func:`calibrate` picks on these results (hybrid). Adopt it only from a dev set."""
+    """The answer threshold calibration picks on these results (hybrid). Adopt it only from a dev set."""
     modes: tuple[ModeReport, ...]
     results: tuple[QuestionResult, ...]
     calibration: Calibration | None = None
@@ -51,7 +51,7 @@ class EvalEngine(Protocol):
     def trace(self, question: str, *, mode: RetrievalMode) -> Trace: ...
 
 
-def judge(question: EvalQuestion, mode: RetrievalMode, trace: Trace, seconds: float) -> QuestionResult:
+def question_result(question: EvalQuestion, mode: RetrievalMode, trace: Trace, seconds: float) -> QuestionResult:
     """Reduce what the engine did with one question to the strings and ranks the metrics need."""
     answer = trace.answer
     cited = tuple(citation.sentence for citation in answer.citations) if answer.answered else ()
@@ -104,7 +104,7 @@ def run_eval(
             for mode in modes:
                 start = time.perf_counter()
                 trace = engine.trace(question.question, mode=mode)
-                results.append(judge(question, mode, trace, time.perf_counter() - start))
+                results.append(question_result(question, mode, trace, time.perf_counter() - start))
                 bar.update()
     hybrid = [result for result in results if result.mode is RetrievalMode.HYBRID]
     calibrating = any(r.question.answerable for r in hybrid) and not all(r.question.answerable for r in hybrid)

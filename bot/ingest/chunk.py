@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import blingfire
 
 from bot.ingest.clean import PARAGRAPH_SEPARATOR
-from bot.models import Chunk, Sentence
+from bot.models import Chunk, Sentence, Span
 
 
 @dataclass(frozen=True)
@@ -28,31 +28,30 @@ class ChunkingSettings:
         )
 
 
-def paragraphs(text: str) -> list[tuple[int, int]]:
-    spans = []
+def paragraphs(text: str) -> tuple[Span, ...]:
+    """The paragraphs of clean text that hold anything but whitespace."""
+    bounds = []
     start = 0
     for separator in re.finditer(re.escape(PARAGRAPH_SEPARATOR), text):
-        spans.append((start, separator.start()))
+        bounds.append((start, separator.start()))
         start = separator.end()
-    spans.append((start, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+    bounds.append((start, len(text)))
+    return tuple(Span(a, b, text[a:b]) for a, b in bounds if text[a:b].strip())
 
 
 def split_sentences(text: str, settings: ChunkingSettings = ChunkingSettings()) -> tuple[Sentence, ...]:
     """Every sentence of ``text`` with its offsets; runaway sentences are cut at word boundaries."""
     return tuple(
-        sentence
-        for paragraph_start, paragraph_end in paragraphs(text)
-        for sentence in _paragraph_sentences(text, paragraph_start, paragraph_end, settings)
+        sentence for paragraph in paragraphs(text) for sentence in _paragraph_sentences(text, paragraph, settings)
     )
 
 
 def chunk(text: str, settings: ChunkingSettings = ChunkingSettings()) -> tuple[Chunk, ...]:
     """Passages: runs of neighbouring sentences of one paragraph, up to ``max_passage_chars``."""
     chunks: list[Chunk] = []
-    for paragraph_start, paragraph_end in paragraphs(text):
+    for paragraph in paragraphs(text):
         group: list[Sentence] = []
-        for sentence in _paragraph_sentences(text, paragraph_start, paragraph_end, settings):
+        for sentence in _paragraph_sentences(text, paragraph, settings):
             if group and sentence.end - group[0].start > settings.max_passage_chars:
                 chunks.append(_chunk_of(text, group))
                 group = []
@@ -67,15 +66,14 @@ def _chunk_of(text: str, sentences: list[Sentence]) -> Chunk:
     return Chunk(start, end, text[start:end], tuple(sentences))
 
 
-def _paragraph_sentences(text: str, start: int, end: int, settings: ChunkingSettings) -> list[Sentence]:
+def _paragraph_sentences(text: str, paragraph: Span, settings: ChunkingSettings) -> list[Sentence]:
     """blingfire's sentences of one paragraph (its offsets count characters), whitespace trimmed."""
-    paragraph = text[start:end]
-    _, offsets = blingfire.text_to_sentences_and_offsets(paragraph)
+    _, offsets = blingfire.text_to_sentences_and_offsets(paragraph.text)
     sentences = []
     for sentence_start, sentence_end in offsets:
-        piece = paragraph[sentence_start:sentence_end]
-        trimmed_start = start + sentence_start + len(piece) - len(piece.lstrip())
-        trimmed_end = start + sentence_end - (len(piece) - len(piece.rstrip()))
+        piece = paragraph.text[sentence_start:sentence_end]
+        trimmed_start = paragraph.start + sentence_start + len(piece) - len(piece.lstrip())
+        trimmed_end = paragraph.start + sentence_end - (len(piece) - len(piece.rstrip()))
         for a, b in _limit(text, trimmed_start, trimmed_end, settings.max_sentence_chars):
             sentences.append(Sentence(a, b, text[a:b]))
     return sentences

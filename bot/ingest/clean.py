@@ -1,12 +1,12 @@
-"""Strip page chrome and link markers from scraped text by general rules, keeping every kept
-character traceable to the source through the article's segments."""
+"""Strip page chrome and link markers from scraped text by general rules: text is only ever cut out,
+never rewritten, so every kept character is the file's own, in its order."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
 
-from bot.models import Article, Segment
+from bot.models import Article
 
 PARAGRAPH_SEPARATOR = "\n\n"
 TITLE_LIMIT = 120
@@ -24,7 +24,8 @@ CHROME_MAX_WORDS = 4
 URL_ONLY = re.compile(r"(?:https?://|www\.)\S+")
 LABEL = re.compile(r"[^a-z]{2,80}:")
 
-Span = tuple[int, int]
+Piece = tuple[int, int]
+"""A kept run of the raw text, as ``(start, end)`` offsets into it (internal to cleaning)."""
 
 
 def clean(article: Article) -> Article:
@@ -34,20 +35,9 @@ def clean(article: Article) -> Article:
         for pieces, heading in _paragraph_pieces(article.text, article.title)
         if pieces and (heading or not is_chrome(_join(article.text, pieces)))
     ]
-    parts: list[str] = []
-    segments: list[Segment] = []
-    position = 0
-    for index, pieces in enumerate(paragraphs):
-        if index:
-            parts.append(PARAGRAPH_SEPARATOR)
-            position += len(PARAGRAPH_SEPARATOR)
-        for start, end in pieces:
-            parts.append(article.text[start:end])
-            segments.extend(_trace(article, start, end, position))
-            position += end - start
-    text = "".join(parts)
+    text = PARAGRAPH_SEPARATOR.join(_join(article.text, pieces) for pieces in paragraphs)
     title = article.title or _title_from(text) or article.document.rsplit("/", 1)[-1]
-    return replace(article, text=text, segments=tuple(segments), title=title)
+    return replace(article, text=text, title=title)
 
 
 def is_chrome(paragraph: str) -> bool:
@@ -61,16 +51,16 @@ def is_chrome(paragraph: str) -> bool:
     return len(words) <= CHROME_MAX_WORDS and not stripped.endswith(SENTENCE_END)
 
 
-def _paragraph_pieces(text: str, title: str = "") -> list[tuple[list[Span], bool]]:
+def _paragraph_pieces(text: str, title: str = "") -> list[tuple[list[Piece], bool]]:
     """Each paragraph as spans of ``text`` (markers cut out, whitespace trimmed), and whether it is
     a heading (kept even when short): a Markdown heading, or a line that repeats the article's title.
 
     A line is a paragraph of its own unless it looks hard-wrapped: long, and not ending a sentence.
     A headline is never glued to the sentence after it.
     """
-    paragraphs: list[tuple[list[Span], bool]] = []
+    paragraphs: list[tuple[list[Piece], bool]] = []
     headline = " ".join(title.split()).casefold()
-    current: list[Span] = []
+    current: list[Piece] = []
     for line_start, line_end in _lines(text):
         line = text[line_start:line_end]
         heading = HEADING.match(line)
@@ -98,7 +88,7 @@ def _paragraph_pieces(text: str, title: str = "") -> list[tuple[list[Span], bool
     return paragraphs
 
 
-def _lines(text: str) -> list[Span]:
+def _lines(text: str) -> list[Piece]:
     spans = []
     start = 0
     for match in re.finditer(r"\n", text):
@@ -108,16 +98,16 @@ def _lines(text: str) -> list[Span]:
     return spans
 
 
-def _strip_markers(text: str, start: int, end: int) -> list[Span]:
+def _strip_markers(text: str, start: int, end: int) -> list[Piece]:
     """The spans of one line that remain once link markers and markdown link syntax are cut out."""
-    cuts: list[Span] = []
+    cuts: list[Piece] = []
     line = text[start:end]
     for pattern in (MARKDOWN_IMAGE, LINK_MARKER):
         cuts.extend((start + m.start(), start + m.end()) for m in pattern.finditer(line))
     for m in MARKDOWN_LINK.finditer(line):
         cuts.append((start + m.start(1), start + m.end(1)))
         cuts.append((start + m.start(2), start + m.end(2)))
-    spans: list[Span] = []
+    spans: list[Piece] = []
     position = start
     for cut_start, cut_end in sorted(cuts):
         if cut_start > position:
@@ -128,7 +118,7 @@ def _strip_markers(text: str, start: int, end: int) -> list[Span]:
     return _trim(text, spans)
 
 
-def _trim(text: str, spans: list[Span]) -> list[Span]:
+def _trim(text: str, spans: list[Piece]) -> list[Piece]:
     """Drop leading and trailing whitespace of the run the spans make up."""
     spans = [(a, b) for a, b in spans if b > a]
     while spans:
@@ -148,8 +138,8 @@ def _trim(text: str, spans: list[Span]) -> list[Span]:
     return spans
 
 
-def _merge(spans: list[Span]) -> list[Span]:
-    merged: list[Span] = []
+def _merge(spans: list[Piece]) -> list[Piece]:
+    merged: list[Piece] = []
     for start, end in spans:
         if merged and merged[-1][1] == start:
             merged[-1] = (merged[-1][0], end)
@@ -158,25 +148,8 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
-def _join(text: str, spans: list[Span]) -> str:
+def _join(text: str, spans: list[Piece]) -> str:
     return "".join(text[a:b] for a, b in spans)
-
-
-def _trace(article: Article, start: int, end: int, position: int) -> list[Segment]:
-    """Segments mapping ``article.text[start:end]`` (placed at ``position``) back to the source."""
-    traced: list[Segment] = []
-    for segment in article.segments:
-        overlap_start = max(start, segment.start)
-        overlap_end = min(end, segment.start + segment.length)
-        if overlap_start < overlap_end:
-            traced.append(
-                Segment(
-                    start=position + overlap_start - start,
-                    source_start=segment.source_start + overlap_start - segment.start,
-                    length=overlap_end - overlap_start,
-                )
-            )
-    return traced
 
 
 def _title_from(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Read article files of each supported format into Articles (text as found, plus metadata)."""
+"""Read article files of each supported format into Articles: the file's text and metadata
+(``load_article``), then cleaned of page chrome as the index holds it (``read_article``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Any
 import yaml
 
 from bot.errors import DocumentsError, UnreadableDocument
+from bot.ingest.clean import clean
 from bot.ingest.formats import html_text, pdf_text
-from bot.models import Article, Metadata, Segment
+from bot.models import Article, Metadata
 
 log = logging.getLogger(__name__)
 
@@ -136,21 +138,15 @@ def article_id(document: str, raw: bytes) -> str:
     return hashlib.sha256(document.encode("utf-8") + b"\0" + raw).hexdigest()[:16]
 
 
-def load_documents(folder: Path) -> tuple[list[Article], list[Skipped]]:
-    """Load every article; unreadable files are reported back, never fatal."""
-    articles: list[Article] = []
-    skipped: list[Skipped] = []
-    for found in scan_documents(folder):
-        try:
-            articles.append(load_article(found.path, found.document))
-        except UnreadableDocument as reason:
-            log.warning("Skipped %s: %s", found.document, reason)
-            skipped.append(Skipped(found.document, str(reason)))
-    return articles, skipped
+def read_article(document: FoundDocument) -> Article:
+    """The article as the index holds it: its file's text and metadata, cleaned of page chrome; any
+    problem with the file is an ``UnreadableDocument``."""
+    return clean(load_article(document.path, document.document))
 
 
 def load_article(path: Path, document: str) -> Article:
-    """The article in one file; any problem with this file is an ``UnreadableDocument``."""
+    """The article in one file, its text as found (``citebot add`` saves that; ``read_article`` cleans it);
+    any problem with this file is an ``UnreadableDocument``."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -173,8 +169,6 @@ def load_article(path: Path, document: str) -> Article:
         document=document,
         title=metadata.title or "",
         text=text,
-        source=text,
-        segments=(Segment(0, 0, len(text)),),
         url=metadata.url,
         date=metadata.date,
         author=metadata.author,

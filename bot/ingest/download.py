@@ -201,7 +201,10 @@ def _too_slow(url: str, timeout: float) -> SourceError:
 
 
 class _Guard:
-    """One download's rules: which addresses it may connect to, and when it must be over."""
+    """One download's rules: which addresses it may connect to, and when it must be over.
+
+    Hand-built because aiohttp's custom resolver is skipped for literal IP hosts (``http://127.0.0.1/``),
+    so it cannot check every connection's address, and ``download`` is called from synchronous code."""
 
     def __init__(self, allow_private: bool, seconds: float) -> None:
         self.allow_private = allow_private

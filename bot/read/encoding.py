@@ -2,13 +2,14 @@
 
 One token sequence, ``[CLS] question [SEP] previous sentence · candidate · next sentence [SEP]``, with
 token type 1 on the candidate's tokens and 0 elsewhere: the neighbours give context, the token types
-say which sentence is being judged. Training (``training/train_reader.py``) and reading
+say which sentence is being judged. Training (``training/``) and reading
 (``bot.read.reader``) build it with this one function, so the model sees at run time exactly what
 it learnt from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,15 @@ MAX_CANDIDATE_TOKENS = 72
 
 
 @dataclass(frozen=True)
+class ReaderCandidate:
+    """A sentence to judge, with the sentences around it as context ("" at a paragraph's edge)."""
+
+    previous: str
+    sentence: str
+    next: str
+
+
+@dataclass(frozen=True)
 class ReaderInput:
     """Token ids for one (question, candidate) pair, and where the candidate's tokens are."""
 
@@ -27,7 +37,8 @@ class ReaderInput:
     types: tuple[int, ...]
     candidate_start: int
     candidate_offsets: tuple[tuple[int, int], ...]
-    """Character span of each candidate token inside the candidate sentence, in order."""
+    """(start, end) of each candidate token inside the candidate sentence, in order, as the tokenizer
+    gives them: token positions inside one string, never article offsets."""
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
@@ -37,15 +48,15 @@ def load_tokenizer(path: Path) -> Tokenizer:
     return tokenizer
 
 
-def encode_pairs(tokenizer: Tokenizer, question: str, candidates: list[tuple[str, str, str]]) -> list[ReaderInput]:
-    """One input per (previous, sentence, next) candidate; long parts are trimmed to fit
-    ``MAX_TOKENS``: the question first, then the context farthest from the candidate."""
+def encode_pairs(tokenizer: Tokenizer, question: str, read: Sequence[ReaderCandidate]) -> list[ReaderInput]:
+    """One input per candidate; long parts are trimmed to fit ``MAX_TOKENS``: the question first, then
+    the context farthest from the candidate."""
     cls, sep = _special(tokenizer, "[CLS]"), _special(tokenizer, "[SEP]")
-    texts = [question] + [part for candidate in candidates for part in candidate]
+    texts = [question] + [part for c in read for part in (c.previous, c.sentence, c.next)]
     encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
     asked = encoded[0].ids[:MAX_QUESTION_TOKENS]
     inputs = []
-    for index in range(len(candidates)):
+    for index in range(len(read)):
         before, sentence, after = encoded[1 + 3 * index : 4 + 3 * index]
         own = sentence.ids[:MAX_CANDIDATE_TOKENS]
         room = MAX_TOKENS - 3 - len(asked) - len(own)

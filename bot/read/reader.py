@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.onnx_session import cpu_session
-from bot.read.encoding import encode_pairs, load_tokenizer
+from bot.read.encoding import ReaderCandidate, encode_pairs, load_tokenizer
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -39,18 +39,10 @@ RESTORE_HINT = (
 
 
 @dataclass(frozen=True)
-class ReaderCandidate:
-    """A sentence to judge, with the sentences around it as context ("" at a paragraph's edge)."""
-
-    previous: str
-    sentence: str
-    next: str
-
-
-@dataclass(frozen=True)
 class AnswerWords:
-    """Answer words as offsets into the candidate sentence, and how sure the span head is of exactly
-    these words: P(start) x P(end) over the sentence's tokens and "no answer"."""
+    """Answer words as offsets into the candidate sentence (the reader sees sentences, not articles: the
+    read stage makes them a ``Span`` in article offsets), and how sure the span head is of exactly these
+    words: P(start) x P(end) over the sentence's tokens and "no answer"."""
 
     start: int
     end: int
@@ -116,7 +108,7 @@ class Reader:
         if not candidates:
             return []
         session, tokenizer, calibration = self._load()
-        inputs = encode_pairs(tokenizer, question, [(c.previous, c.sentence, c.next) for c in candidates])
+        inputs = encode_pairs(tokenizer, question, candidates)
         width = max(len(item.ids) for item in inputs)
         ids = np.zeros((len(inputs), width), dtype=np.int64)
         types = np.zeros_like(ids)

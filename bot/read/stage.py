@@ -12,9 +12,10 @@ from typing import Protocol
 import numpy as np
 
 from bot.models import Passage, Sentence, Span
+from bot.read.encoding import ReaderCandidate
 from bot.read.features import Candidate, candidates
 from bot.read.linear import LinearScorer
-from bot.read.reader import ReaderCandidate, Reading
+from bot.read.reader import Reading
 from bot.retrieve.search import Query, RetrievedPassage
 
 READ_CANDIDATES = 6

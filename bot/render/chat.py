@@ -276,8 +276,9 @@ def render_abstention(question: str, info: IndexInfo) -> DiscordReply:
     )
 
 
-def render_text(text: str) -> DiscordReply:
-    """A plain message of ours (hints, errors), escaped and within the content limit."""
+def render_notice(text: str) -> DiscordReply:
+    """A message of ours (a hint, or an error as ``public_message`` tells it) within the content limit,
+    not escaped: its own markdown (`/reindex` as code) shows as written."""
     return DiscordReply(content=shorten(text, CONTENT_LIMIT))
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+from bot.answer import fold_case_and_space
 from bot.evaluation.machine import cpu_description
-from bot.evaluation.metrics import QuestionResult, fold, sentence_rank
+from bot.evaluation.metrics import QuestionResult, sentence_rank
 from bot.evaluation.run import EvalReport
 from bot.models import RetrievalMode
 
@@ -39,7 +40,7 @@ def mode_name(mode: RetrievalMode) -> str:
 JUDGES = {"reader": "trained reader", "first_cut": "linear first cut"}
 
 
-def render_text(report: EvalReport) -> str:
+def render_report(report: EvalReport) -> str:
     """The figures as a table: one row per metric, one column per retrieval mode."""
     first = report.modes[0]
     header = (
@@ -82,7 +83,7 @@ def syndication_note(report: EvalReport) -> str:
     """Syndicated copies of one article must be cited once ("also in"): an answer quoting one sentence
     twice shows copies that were not collapsed."""
     hybrid = [r for r in report.results if r.mode is RetrievalMode.HYBRID and r.cited]
-    repeated = sum(len({fold(quote) for quote in r.quoted[: r.cited]}) < r.cited for r in hybrid)
+    repeated = sum(len({fold_case_and_space(quote) for quote in r.quoted[: r.cited]}) < r.cited for r in hybrid)
     return (
         f"syndication: {repeated} of {len(hybrid)} hybrid answers quote one sentence twice "
         "(copies of an article are cited once, marked 'also in')"

@@ -27,7 +27,7 @@ def printable(text: str) -> str:
     return TERMINAL_ESCAPES.sub("", text)
 
 
-def render_text(answer: Answer, color: bool = False, width: int = 100) -> str:
+def render_answer_text(answer: Answer, color: bool = False, width: int = 100) -> str:
     """Each article once, numbered, with its date and address, then every quote taken from it."""
     if not answer.answered:
         return ABSTENTION

@@ -24,6 +24,7 @@ STOPWORDS = frozenset(
     would you your yours yourself yourselves said say says tell told
     """.split()
 )
+"""Words that carry no meaning for finding an answer: the one list, for whatever else needs one."""
 
 
 _local = threading.local()

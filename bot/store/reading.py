@@ -103,12 +103,12 @@ class Store:
         if self.vectors.count != self.info.sentences or self.vectors.dimension not in (None, self.info.dimension):
             raise IndexCorruptError(f"The vectors in {build} do not match its store. {REBUILD_HINT}")
         articles = self._query(
-            "SELECT a.row, a.id, a.document, a.title, a.url, a.date, a.author, a.text, COUNT(c.id) "
+            "SELECT a.row, a.id, a.document, a.title, a.url, a.date, a.author, a.text, COUNT(c.id) AS passages "
             f"FROM articles a LEFT JOIN chunks c ON c.article = a.row WHERE {VISIBLE} "
             "GROUP BY a.row ORDER BY a.document",
             (self.record.number,),
         )
-        self._by_row = {row[0]: IndexedArticle(*row[1:]) for row in articles}
+        self._by_row = {row["row"]: _indexed_article(row) for row in articles}
         self._articles = {article.id: article for article in self._by_row.values()}
         self._live_chunks = frozenset(
             row[0]
@@ -130,10 +130,11 @@ class Store:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = connect_read_only(self.database)
+            connection.row_factory = sqlite3.Row
             self._local.connection = connection
         return connection
 
-    def _query(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple]:
+    def _query(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
             return self._connection().execute(sql, parameters).fetchall()
         except sqlite3.DatabaseError as error:
@@ -169,7 +170,7 @@ class Store:
     def chunk_of_sentences(self, sentence_ids: Iterable[int]) -> dict[int, int]:
         wanted = list(sentence_ids)
         rows = self._query(f"SELECT id, chunk_id FROM sentences WHERE id IN ({placeholders(wanted)})", wanted)
-        return dict(rows)
+        return {sentence_id: chunk_id for sentence_id, chunk_id in rows}
 
     def lexical_chunks(self, match: str, limit: int) -> list[Hit]:
         """Passages by FTS5 bm25, best first, with a score where higher is better. The full-text
@@ -204,3 +205,16 @@ class Store:
 
     def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self.vectors.reconstruct(ids)
+
+
+def _indexed_article(row: sqlite3.Row) -> IndexedArticle:
+    return IndexedArticle(
+        id=row["id"],
+        document=row["document"],
+        title=row["title"],
+        url=row["url"],
+        date=row["date"],
+        author=row["author"],
+        text=row["text"],
+        passages=row["passages"],
+    )

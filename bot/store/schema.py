@@ -1,14 +1,5 @@
-"""The on-disk layout of an index and the schema of its SQLite store, changed only by numbered
-migrations.
-
-    index/CURRENT                 the name of the published build folder (replaced atomically)
-    index/store-<n>.sqlite        articles, passages, sentences, full text and build records of
-                                  every build since build <n>; each article row says which build
-                                  added it and which removed it, so one database serves them all
-    index/builds/<name>/          one build: build.json (its number, store and vector segments),
-                                  the segments (hard links to the files of earlier builds, plus
-                                  what this build added), and its ONNX query model
-"""
+"""The schema of the SQLite store, changed only by numbered migrations; the build record; the pointer
+to the published build. Where each file lies: ``bot.store.layout``."""
 
 from __future__ import annotations
 
@@ -21,21 +12,8 @@ from pathlib import Path
 
 from bot.errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 from bot.migrations import migrate as run_migrations
-
-CURRENT = "CURRENT"
-BUILDS = "builds"
-BUILD_FILE = "build.json"
-LOCK = ".build-lock"
-# The store of a build written before stores were shared between builds; read only to reuse its vectors.
-LEGACY_DATABASE = "store.sqlite"
-VECTORS = "vectors.faiss"
-# Above this many sentence vectors, questions search an HNSW graph instead of every vector. Measured by
-# benchmarks/scale.py (one query, 1 thread): exact search costs 1.6 ms at 30k vectors and 14 ms at 160k;
-# HNSW (M=32, efConstruction=64, efSearch=256) 0.3-0.7 ms with recall@10 0.995-0.997 against exact.
-APPROXIMATE_FROM = 30_000
-GRAPH_NEIGHBOURS = 32
-GRAPH_CONSTRUCTION_DEPTH = 64
-GRAPH_SEARCH_DEPTH = 256
+from bot.store.durable import fsync_file
+from bot.store.layout import BUILD_FILE, BUILDS, CURRENT, LEGACY_DATABASE
 
 # An article row is visible to build N when it was added by N or earlier and not removed by N or
 # earlier. N is the first parameter (?1): put this condition before any other ``?`` in a query.
@@ -188,7 +166,9 @@ class BuildRecord:
             return False
 
     def write(self, build: Path) -> None:
+        """Write ``build.json`` and put it on disk: the build may be published next."""
         (build / BUILD_FILE).write_text(json.dumps(asdict(self)) + "\n", encoding="utf-8")
+        fsync_file(build / BUILD_FILE)
 
     def database(self, build: Path) -> Path:
         return build.parent.parent / self.store
@@ -202,6 +182,22 @@ def digest(text: str) -> str:
 def migrate(connection: sqlite3.Connection) -> None:
     """Bring the store's schema up to date through its numbered migrations."""
     run_migrations(connection, MIGRATIONS)
+
+
+def connect_to_write(database: Path) -> sqlite3.Connection:
+    """The store, opened by the one process that writes the index (it holds the build lock): in autocommit
+    mode, so the writer says where each transaction begins; WAL, so readers of the published build never
+    wait for it; each commit on disk before it returns; the schema up to date."""
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        migrate(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def current_build(index_dir: Path) -> Path | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.embed.onnx import query_model
 from bot.errors import IndexMissingError
+from bot.store.layout import query_model_folder
 from bot.store.reading import read_info
 from bot.store.schema import BuildRecord, current_build
 
@@ -40,7 +40,7 @@ def index_stats(index_dir: Path) -> IndexStats:
         sentences=info.sentences,
         model=info.model,
         dimension=info.dimension,
-        has_query_model=query_model(build, info.model) is not None,
+        has_query_model=query_model_folder(build).is_dir(),
         built_at=info.built_at,
         bytes_on_disk=folder_size(build) + sum(path.stat().st_size for path in store_files if path.is_file()),
     )

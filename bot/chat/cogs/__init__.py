@@ -1,1 +1,1 @@
-"""Discord cogs: app commands, listeners and buttons. They translate; ``Engine.ask`` does the work."""
+"""Discord cogs: app commands, listeners and buttons. They translate; the ``Library`` does the work."""

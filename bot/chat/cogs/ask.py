@@ -19,11 +19,9 @@ from discord.ext import commands
 
 from bot.chat.cogs.buttons import answer_view
 from bot.chat.cooldown import Cooldown
-from bot.chat.replies import UNEXPECTED, public_message, send_or_note
-from bot.errors import CitebotError
-from bot.gaps import record_gap
+from bot.chat.replies import public_message, send_or_note
 from bot.models import Answer
-from bot.render.chat import DiscordReply, limit_problems, render_answer, render_text, shorten
+from bot.render.chat import DiscordReply, limit_problems, render_answer, render_notice, shorten
 
 if TYPE_CHECKING:
     from bot.chat.bot import CitebotBot
@@ -53,28 +51,17 @@ class AskCog(commands.Cog):
     async def answer(
         self, question: str, context: str | None, asker: discord.abc.User, channel: object
     ) -> tuple[DiscordReply, discord.ui.View | None]:
-        """Ask the engine and render; user errors become their message, anything else is logged.
-        A question the sources don't cover is recorded for `/gaps`."""
+        """Ask the library (which records a question the sources don't cover for `/gaps`) and render;
+        an error becomes what ``public_message`` tells of it."""
+        where = f"#{getattr(channel, 'name', None) or getattr(channel, 'id', 'direct')}"
         try:
-            answer = await self.bot.ask(question, context)
-            if not answer.answered:
-                await asyncio.to_thread(
-                    record_gap,
-                    self.bot.settings.index,
-                    answer.question,
-                    f"#{getattr(channel, 'name', None) or getattr(channel, 'id', 'direct')}",
-                    self.bot.feedback.hash_user(asker.id),
-                    answer.confidence,
-                )
-            reply = render_answer(answer, self.bot.engine.info)
+            answer = await self.bot.ask(question, context, asker.id, where)
+            reply = render_answer(answer, self.bot.library.info)
             problems = limit_problems(reply)
             if problems:
                 raise RuntimeError(f"rendered answer breaks Discord limits: {problems}")
-        except CitebotError as error:
-            return render_text(public_message(error)), None
-        except Exception:
-            log.exception("Answering %r failed", question)
-            return render_text(UNEXPECTED), None
+        except Exception as error:
+            return render_notice(public_message(error)), None
         if not reply.embeds:
             return reply, None
         return reply, await self.buttons(answer, context)
@@ -131,11 +118,11 @@ class AskCog(commands.Cog):
         question = strip_mentions(message.content, me.id, role.id if role else None)
         if not question:
             if mentioned:
-                await self.send_reply(message, render_text(EMPTY_MENTION_HINT.format(name=me.display_name)), None)
+                await self.send_reply(message, render_notice(EMPTY_MENTION_HINT.format(name=me.display_name)), None)
             return
         wait = self.cooldown.queue(message.author.id)
         if wait is None:
-            await self.send_reply(message, render_text(ALREADY_WAITING), None)
+            await self.send_reply(message, render_notice(ALREADY_WAITING), None)
             return
         await self.wait_turn(message.author.id, wait)
         with contextlib.suppress(discord.HTTPException):  # "typing..." is a courtesy; the answer is not

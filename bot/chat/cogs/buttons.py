@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.chat.replies import UNEXPECTED, public_message
-from bot.errors import CitebotError
+from bot.chat.replies import public_message
 from bot.models import Answer
-from bot.render.chat import render_more, render_text
+from bot.render.chat import render_more, render_notice
 
 if TYPE_CHECKING:
     from bot.chat.bot import CitebotBot
@@ -91,23 +90,21 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"cit
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             answer = bot.recent(self.answer_id) or await self._ask_again(bot)
-        except CitebotError as error:
-            reply = render_text(public_message(error))
-        except Exception:
-            log.exception("More sources failed for answer %s", self.answer_id)
-            reply = render_text(UNEXPECTED)
+        except Exception as error:
+            reply = render_notice(public_message(error))
         else:
             reply = (
-                render_more(answer, bot.engine.info)
+                render_more(answer, bot.library.info)
                 if answer
-                else render_text("I no longer know this answer; please ask the question again.")
+                else render_notice("I no longer know this answer; please ask the question again.")
             )
         await interaction.followup.send(
             content=reply.content or discord.utils.MISSING, embeds=list(reply.embeds), ephemeral=True
         )
 
     async def _ask_again(self, bot: CitebotBot) -> Answer | None:
-        """After a restart the answer is gone from memory: ask its stored question again."""
+        """After a restart the answer is gone from memory: ask its stored question again (not a new
+        question, so not recorded as a gap)."""
         record = await asyncio.to_thread(bot.feedback.answer, self.answer_id)
         if record is None:
             return None

@@ -1,22 +1,21 @@
 """``/add url``, ``/follow url`` and ``/gaps`` (Manage Server), and the background poll of followed feeds.
 
-Fetching, saving and indexing run in threads (``asyncio.to_thread``) after the interaction is
-deferred, so the event loop stays free. A new index is published atomically; the engine swaps it in
-before the next question.
+The library fetches, saves and indexes in a thread (``asyncio.to_thread``) after the interaction is
+deferred, so the event loop stays free; the new index is swapped in before the next question.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.chat.replies import UNEXPECTED, public_message
+from bot.chat.checks import for_managers
+from bot.chat.replies import public_message
 from bot.errors import CitebotError
 from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
 
@@ -24,13 +23,12 @@ if TYPE_CHECKING:
     from bot.chat.bot import CitebotBot
     from bot.gaps import Gap
     from bot.ingest.feeds import PollResult
+    from bot.library import Addition, Reindexed
 
 log = logging.getLogger(__name__)
 
 GAPS_SHOWN = 20
 ADDED_SHOWN = 10
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def gaps_embed(gaps: tuple[Gap, ...]) -> discord.Embed:
@@ -65,17 +63,28 @@ def poll_summary(result: PollResult) -> str:
     return "\n".join(lines)
 
 
-def for_managers(command: Callable[P, T]) -> Callable[P, T]:
-    """Servers only; hidden from, and refused to, members without Manage Server."""
-    command = app_commands.guild_only()(command)
-    command = app_commands.checks.has_permissions(manage_guild=True)(command)
-    return app_commands.default_permissions(manage_guild=True)(command)
+def added_reply(addition: Addition) -> str:
+    """The article added, with its date, and whether questions use it yet; one already there is named
+    (with the index update's failure, if it failed)."""
+    added, update = addition.added, addition.indexed
+    title = escape(shorten(added.title, 200))
+    if not added.already_present:
+        return f"Added **{title}** ({escape(added.date or 'undated')}). {indexing_state(update)}"
+    if update.failure is not None:
+        return f"Already in the collection: **{title}**. {indexing_state(update)}"
+    return f"Already in the collection: **{title}**."
+
+
+def indexing_state(update: Reindexed) -> str:
+    """What the index update after an addition did, in a sentence for the user."""
+    if update.failure is not None:
+        return f"Indexing failed; questions use the previous index. {shorten(public_message(update.failure), 500)}"
+    return "Questions now use it."
 
 
 class CollectionCog(commands.Cog):
     def __init__(self, bot: CitebotBot) -> None:
         self.bot = bot
-        self._indexing = asyncio.Lock()
         self.poller = tasks.loop(minutes=bot.chat.feed_interval)(self.poll_feeds)
         self.poller.before_loop(self._wait_until_ready)
 
@@ -89,78 +98,47 @@ class CollectionCog(commands.Cog):
     @app_commands.describe(url="The article's http(s) address")
     @for_managers
     async def add(self, interaction: discord.Interaction, url: str) -> None:
-        from bot.ingest.fetch import add_url
-
         await interaction.response.defer(ephemeral=True, thinking=True)
-        settings = self.bot.settings
         try:
-            added = await asyncio.to_thread(add_url, url, settings.documents, allow_private=settings.allow_private_urls)
+            addition = await asyncio.to_thread(self.bot.library.add, url, files=False)
         except (CitebotError, OSError) as error:
             message = shorten(public_message(error, "/add"), 1800)
             await interaction.followup.send(f"Not added: {message}", ephemeral=True)
             return
-        title = escape(shorten(added.title, 200))
-        if added.already_present:
-            await interaction.followup.send(f"Already in the collection: **{title}**.", ephemeral=True)
-            return
-        state = await self._reindex()
-        date = escape(added.date or "undated")
-        await interaction.followup.send(f"Added **{title}** ({date}). {state}", ephemeral=True)
+        await interaction.followup.send(added_reply(addition), ephemeral=True)
 
     @app_commands.command(name="follow", description="Follow an RSS or Atom feed: its new articles are added.")
     @app_commands.describe(url="The feed's http(s) address")
     @for_managers
     async def follow(self, interaction: discord.Interaction, url: str) -> None:
-        from bot.ingest.feeds import follow_feed
-
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            result = await asyncio.to_thread(follow_feed, self.bot.settings, url)
+            polled = await asyncio.to_thread(self.bot.library.follow, url)
         except (CitebotError, OSError) as error:
             message = shorten(public_message(error, "/follow"), 1800)
             await interaction.followup.send(f"Not followed: {message}", ephemeral=True)
             return
-        state = await self._reindex() if result.added else ""
-        await interaction.followup.send(shorten(f"{poll_summary(result)} {state}".strip(), 2000), ephemeral=True)
+        state = indexing_state(polled.indexed) if polled.indexed else ""
+        summary = f"{poll_summary(polled.results[0])} {state}".strip()
+        await interaction.followup.send(shorten(summary, 2000), ephemeral=True)
 
     @app_commands.command(name="gaps", description="What people asked that the sources did not cover.")
     @for_managers
     async def gaps(self, interaction: discord.Interaction) -> None:
-        from bot.gaps import coverage_gaps
-
-        gaps = await asyncio.to_thread(coverage_gaps, self.bot.settings.index)
+        gaps = await asyncio.to_thread(self.bot.library.gaps)
         await interaction.response.send_message(embed=gaps_embed(gaps), ephemeral=True)
 
     async def poll_feeds(self) -> int:
         """Poll every followed feed once and index what is new; the number of articles added. Never
         raises: an exception would stop the loop, and the next poll may well succeed."""
-        from bot.ingest.feeds import update_feeds
-
         try:
-            results = await asyncio.to_thread(update_feeds, self.bot.settings)
+            polled = await asyncio.to_thread(self.bot.library.poll)
         except Exception:
             log.exception("Polling the followed feeds failed; trying again in %g minutes", self.bot.chat.feed_interval)
             return 0
-        added = sum(len(result.added) for result in results)
-        if added:
-            log.info("Feeds brought %d new articles; %s", added, await self._reindex())
-        return added
-
-    async def _reindex(self) -> str:
-        """Update the index in a thread and swap it in; what happened, in a sentence for the user."""
-        from bot.pipeline import build_index
-
-        engine = self.bot.engine
-        async with self._indexing:
-            try:
-                await asyncio.to_thread(build_index, self.bot.settings, False, getattr(engine, "embedder", None))
-                await asyncio.to_thread(engine.refresh)
-            except (CitebotError, OSError) as error:
-                return f"Indexing failed; questions use the previous index. {shorten(public_message(error), 500)}"
-            except Exception:
-                log.exception("Indexing after adding articles failed")
-                return "Indexing failed; questions use the previous index. " + UNEXPECTED
-        return "Questions now use it."
+        if polled.indexed is not None:
+            log.info("Feeds brought %d new articles; %s", polled.added, indexing_state(polled.indexed))
+        return polled.added
 
     async def _wait_until_ready(self) -> None:
         await self.bot.wait_until_ready()

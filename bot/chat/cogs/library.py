@@ -1,7 +1,7 @@
 """``/sources`` lists what the index holds; ``/reindex`` rebuilds it in the background and swaps it in.
 
-Questions asked during a rebuild are answered from the old index: ``build_index`` publishes atomically
-and ``engine.refresh()`` swaps only when the new build is complete.
+Questions asked during a rebuild are answered from the old index: the library publishes the new one
+atomically and swaps it in only once it is complete.
 """
 
 from __future__ import annotations
@@ -14,19 +14,21 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat.replies import UNEXPECTED, public_message
-from bot.errors import CitebotError
+from bot.chat.checks import for_managers
+from bot.chat.replies import public_message
 from bot.models import IndexedArticle, IndexInfo
 from bot.render.chat import COLOUR, DESCRIPTION_LIMIT, escape, human_time, shorten
 
 if TYPE_CHECKING:
     from bot.chat.bot import CitebotBot
+    from bot.library import Reindexed
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 15
 PAGE_TIMEOUT = 300.0
 REBUILD_FAILED = "The rebuild failed; I keep answering from the previous index."
+REBUILD_RUNNING = "A rebuild is already running; I will use it when done."
 
 
 def source_pages(articles: tuple[IndexedArticle, ...], info: IndexInfo) -> list[discord.Embed]:
@@ -52,6 +54,14 @@ def source_pages(articles: tuple[IndexedArticle, ...], info: IndexInfo) -> list[
         )
         pages.append(embed)
     return pages
+
+
+def reindex_reply(update: Reindexed) -> str:
+    """What the rebuild did and whether questions use it now, or why it failed."""
+    if update.failure is not None:
+        return f"{REBUILD_FAILED} {public_message(update.failure)}"
+    state = "Questions now use it." if update.swapped else "The index was already current."
+    return f"{shorten(update.checked().summary(), 1700)} {state}"
 
 
 class Pager(discord.ui.View):
@@ -100,13 +110,12 @@ class Pager(discord.ui.View):
 class LibraryCog(commands.Cog):
     def __init__(self, bot: CitebotBot) -> None:
         self.bot = bot
-        self._rebuilding = asyncio.Lock()
 
     @app_commands.command(name="sources", description="List the articles I answer from.")
     async def sources(self, interaction: discord.Interaction) -> None:
-        engine = self.bot.engine
-        articles = await asyncio.to_thread(engine.articles)
-        pages = source_pages(articles, engine.info)
+        library = self.bot.library
+        articles = await asyncio.to_thread(library.articles)
+        pages = source_pages(articles, library.info)
         if len(pages) == 1:
             await interaction.response.send_message(embed=pages[0], ephemeral=True)
         else:
@@ -115,37 +124,14 @@ class LibraryCog(commands.Cog):
             await interaction.response.send_message(embed=pages[0], view=pager, ephemeral=True)
 
     @app_commands.command(name="reindex", description="Rebuild the index from the documents folder.")
-    @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.has_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @for_managers
     async def reindex(self, interaction: discord.Interaction) -> None:
-        if self._rebuilding.locked():
-            await interaction.response.send_message(
-                "A rebuild is already running; I will use it when done.", ephemeral=True
-            )
+        if self.bot.library.indexing:
+            await interaction.response.send_message(REBUILD_RUNNING, ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self._rebuilding:
-            text = await self._rebuild()
-        await interaction.followup.send(text, ephemeral=True)
-
-    async def _rebuild(self) -> str:
-        from bot.pipeline import build_index
-
-        engine = self.bot.engine
-        try:
-            report = await asyncio.to_thread(build_index, self.bot.settings, False, getattr(engine, "embedder", None))
-            swapped = await asyncio.to_thread(engine.refresh)
-        except CitebotError as error:
-            return f"{REBUILD_FAILED} {public_message(error)}"
-        except OSError as error:
-            log.warning("Rebuilding the index failed: %s", error)
-            return f"{REBUILD_FAILED} {public_message(error)}"
-        except Exception:
-            log.exception("Rebuilding the index failed")
-            return f"{REBUILD_FAILED} {UNEXPECTED}"
-        state = "Questions now use it." if swapped else "The index was already current."
-        return f"{shorten(report.summary(), 1700)} {state}"
+        update = await asyncio.to_thread(self.bot.library.reindex)
+        await interaction.followup.send(reindex_reply(update), ephemeral=True)
 
 
 async def setup(bot: CitebotBot) -> None:

@@ -1,0 +1,218 @@
+"""The reader's training data: SQuAD questions with the sentences they are judged against, as token pairs.
+
+Candidates for a question are sentences of its paragraph (the answering ones and others) and the
+sentence of another paragraph of the same article that shares most of its words ("on topic, but it
+does not answer"); a v2.0 unanswerable question has only negatives. A negative's span target is [CLS],
+"no answer here", as in SQuAD 2.0 readers. Never used: the v2.0 dev articles at odd positions (held out
+for ``benchmarks/reader.py``) with every question on them, v1.1 or v2.0, and ``eval/test.jsonl``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.ingest.chunk import split_sentences
+from bot.read.encoding import ReaderCandidate, encode_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "bench"
+VALIDATION_POSITIONS = (0, 12, 24)  # v2.0 dev article positions (even, so never held out) kept for validation
+OTHER_PARAGRAPH_NEGATIVES = 1
+NO_ANSWER = (0, 0)  # the span target of a sentence that does not answer: [CLS]
+STOP = frozenset(
+    "a an the of in on at to for from by with and or is are was were be been what which who whom whose when where "
+    "why how did does do that this these those it its as into than then there their they he she his her".split()
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    sentences: tuple[str, ...]  # the paragraph's sentences, in order
+    answers: tuple[tuple[int, int, int], ...]  # (sentence index, start, end) of each gold answer inside it
+    others: tuple[ReaderCandidate, ...]  # hard negatives from other paragraphs, with their neighbours
+    answerable: bool
+
+
+@dataclass(frozen=True)
+class Pair:
+    ids: tuple[int, ...]
+    types: tuple[int, ...]
+    label: float
+    span: tuple[int, int]  # token positions of the answer words, or (-1, -1)
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.casefold()) if w not in STOP}
+
+
+def load_train_set() -> list[dict]:
+    """SQuAD v1.1 train: 442 articles, disjoint from both dev sets (``../shared/bench/README.md``)."""
+    with gzip.open(BENCH / "train-v1.1.json.gz") as data:
+        return json.load(data)["data"]
+
+
+def load_squad() -> tuple[list[dict], set[str], set[str]]:
+    """Articles to learn from (v1.1 and v2.0 questions merged per paragraph), held-out and validation titles."""
+    with gzip.open(BENCH / "squad-dev-v1.1.json.gz") as one, gzip.open(BENCH / "dev-v2.0.json.gz") as two:
+        v1, v2 = json.load(one)["data"], json.load(two)["data"]
+    held_out = {article["title"] for article in v2[1::2]}
+    validation = {v2[position]["title"] for position in VALIDATION_POSITIONS}
+    merged: dict[str, dict[str, dict[str, dict]]] = {}
+    for article in v1 + v2:
+        if article["title"] in held_out:
+            continue
+        paragraphs = merged.setdefault(article["title"], {})
+        for paragraph in article["paragraphs"]:
+            questions = paragraphs.setdefault(paragraph["context"], {})
+            for qa in paragraph["qas"]:
+                questions.setdefault(qa["id"], qa)
+    articles = [
+        {"title": title, "paragraphs": [{"context": c, "qas": list(q.values())} for c, q in paragraphs.items()]}
+        for title, paragraphs in merged.items()
+    ]
+    return articles, held_out, validation
+
+
+def neighbours(sentences: tuple[str, ...], i: int) -> ReaderCandidate:
+    """Sentence ``i`` with the sentences around it, as the reader sees it ("" at a paragraph's edge)."""
+    return ReaderCandidate(
+        previous=sentences[i - 1] if i else "",
+        sentence=sentences[i],
+        next=sentences[i + 1] if i + 1 < len(sentences) else "",
+    )
+
+
+def answer_sentences(sentences, qa: dict) -> tuple[tuple[int, int, int], ...]:
+    """(sentence, start, end) of each gold answer: the occurrence SQuAD's ``answer_start_overlap`` picks
+    first (it shares most words with the question), then every other sentence that holds the answer text,
+    so that no copy of the answer is ever taught as a negative."""
+    found = []
+    for answer in qa.get("answers", []):
+        text = answer["text"]
+        start = answer.get("answer_start_overlap", answer["answer_start"])
+        end = start + len(text)
+        for i, sentence in enumerate(sentences):
+            if sentence.start <= start < sentence.end:
+                found.append((i, start - sentence.start, min(end, sentence.end) - sentence.start))
+    for answer in qa.get("answers", []):
+        text = answer["text"]
+        for i, sentence in enumerate(sentences):
+            at = sentence.text.find(text) if text else -1
+            if at >= 0 and all(i != j for j, _, _ in found):
+                found.append((i, at, at + len(text)))
+    return tuple(dict.fromkeys(found))
+
+
+def squad_questions(article: dict, others: int = OTHER_PARAGRAPH_NEGATIVES) -> list[Question]:
+    """The article's questions, each with its paragraph's sentences and ``others`` hard negatives from
+    its other paragraphs: the sentences that share most (idf-weighted) words with the question and do
+    not hold any gold answer text ("on topic, but it does not answer")."""
+    paragraphs = []
+    for paragraph in article["paragraphs"]:
+        context = paragraph["context"]
+        sentences = split_sentences(context)
+        paragraphs.append((context, sentences))
+    every = [(p, i, s.text) for p, (_, sentences) in enumerate(paragraphs) for i, s in enumerate(sentences)]
+    vocabulary = [words(text) for _, _, text in every]
+    frequency = Counter(w for v in vocabulary for w in v)
+    idf = {w: math.log(len(every) / n) for w, n in frequency.items()}
+    questions = []
+    for p, paragraph in enumerate(article["paragraphs"]):
+        context, sentences = paragraphs[p]
+        texts = tuple(s.text for s in sentences)
+        for qa in paragraph["qas"]:
+            golds = [a["text"].casefold() for a in qa.get("answers", []) if a["text"]]
+            chosen: list[ReaderCandidate] = []
+            if others:
+                asked = words(qa["question"])
+                overlap = [
+                    (sum(idf.get(w, 0.0) for w in asked & vocab), k)
+                    for k, ((q, _, text), vocab) in enumerate(zip(every, vocabulary, strict=True))
+                    if q != p and not any(g in text.casefold() for g in golds)
+                ]
+                overlap.sort(key=lambda item: (-item[0], item[1]))
+                for _, k in overlap[:others]:
+                    q, i, _ = every[k]
+                    chosen.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i))
+            answers = answer_sentences(sentences, qa)
+            questions.append(Question(qa["question"], texts, answers, tuple(chosen), bool(answers)))
+    return questions
+
+
+def hardest_in_paragraph(question: Question) -> list[int]:
+    """The paragraph's sentences that do not answer, most question words first (ties: in order)."""
+    asked = words(question.text)
+    positive = {i for i, _, _ in question.answers}
+    return sorted(
+        (i for i in range(len(question.sentences)) if i not in positive),
+        key=lambda i: (-len(asked & words(question.sentences[i])), i),
+    )
+
+
+def project_questions() -> list[Question]:
+    """eval/dev.jsonl over the seed article: evidence sentences are positives, with no answer words."""
+    article = (ROOT / "documents" / "000_a252677522aeadfb.txt").read_text(encoding="utf-8")
+    texts = tuple(s.text for s in split_sentences(article))
+    questions = []
+    for line in (ROOT / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        folded = [e.casefold() for e in item["evidence"]]
+        positive = [i for i, t in enumerate(texts) if any(e in " ".join(t.split()).casefold() for e in folded)]
+        asked = words(item["question"])
+        near = sorted(range(len(texts)), key=lambda i: (-len(asked & words(texts[i])), i))[:6]
+        chosen = sorted(set(near) | set(positive))
+        local = tuple(texts[i] for i in chosen)
+        answers = tuple((chosen.index(i), -1, -1) for i in positive)
+        questions.append(Question(item["question"], local, answers, (), bool(answers)))
+    return questions
+
+
+def paragraph_pairs(tokenizer, question: Question, rng: random.Random, max_paragraph: int) -> list[Pair]:
+    """The dev recipe: every answering sentence, random others of the paragraph up to ``max_paragraph``,
+    and the other-paragraph negatives."""
+    positive = {i for i, _, _ in question.answers}
+    negatives = [i for i in range(len(question.sentences)) if i not in positive]
+    rng.shuffle(negatives)
+    chosen = sorted(positive | set(negatives[: max(0, max_paragraph - len(positive))]))
+    return encoded_pairs(tokenizer, question, chosen, list(question.others))
+
+
+def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
+    """The train-set recipe, two pairs a question (one pass over many distinct questions): the answering
+    sentence, and one negative of ``kind``: the paragraph sentence sharing most question words
+    ("paragraph") or the other paragraph's on-topic sentence ("article")."""
+    first = [question.answers[0][0]] if question.answers else []
+    hardest = hardest_in_paragraph(question)
+    if kind == "article" and question.others:
+        return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
+    if hardest:
+        return encoded_pairs(tokenizer, question, sorted([*first, hardest[0]]), [])
+    return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
+
+
+def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list[ReaderCandidate]) -> list[Pair]:
+    """Pairs for the paragraph sentences ``chosen`` and the ``others``; a negative's span target is [CLS]."""
+    positive = {i for i, _, _ in question.answers}
+    candidates = [neighbours(question.sentences, i) for i in chosen] + others
+    labels = [1.0 if i in positive else 0.0 for i in chosen] + [0.0] * len(others)
+    inputs = encode_pairs(tokenizer, question.text, candidates)
+    spans = {i: (start, end) for i, start, end in reversed(question.answers)}  # the first gold answer wins
+    pairs = []
+    for position, (item, label) in enumerate(zip(inputs, labels, strict=True)):
+        span = (-1, -1) if label else NO_ANSWER
+        index = chosen[position] if position < len(chosen) else -1
+        if index in spans and spans[index][0] >= 0:
+            start, end = spans[index]
+            tokens = [t for t, (a, b) in enumerate(item.candidate_offsets) if b > start and a < end]
+            if tokens:
+                span = (item.candidate_start + tokens[0], item.candidate_start + tokens[-1])
+        pairs.append(Pair(item.ids, item.types, label, span))
+    return pairs
