@@ -40,19 +40,17 @@ class Article:
 
 
 @dataclass(frozen=True)
-class Sentence:
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
 class Span:
     """A run of an article's clean text (answer words, a paragraph): ``text`` lies at ``start:end``."""
 
     start: int
     end: int
     text: str
+
+
+@dataclass(frozen=True)
+class Sentence(Span):
+    """A sentence of an article's clean text: the unit citebot quotes and marks."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +108,6 @@ class Citation:
     score: float
     also_in: tuple[str, ...] = ()
     answer: Span | None = None
-
-    @property
-    def sentence_in_passage(self) -> tuple[int, int]:
-        """Where the answering sentence lies inside ``passage``."""
-        return self.start - self.passage_start, self.end - self.passage_start
 
 
 @dataclass(frozen=True)

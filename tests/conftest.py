@@ -210,7 +210,7 @@ def assert_verbatim(answer: Answer, engine: Engine) -> None:
     texts = {article.document: article.text for article in engine.articles()}
     for citation in (*answer.citations, *answer.more):
         article = texts[citation.document]
-        start, end = citation.sentence_in_passage
+        start, end = citation.start - citation.passage_start, citation.end - citation.passage_start
         assert citation.passage[start:end] == citation.sentence
         assert article[citation.start : citation.end] == citation.sentence
         assert article[citation.passage_start : citation.passage_start + len(citation.passage)] == citation.passage

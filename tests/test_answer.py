@@ -49,7 +49,7 @@ def test_a_sentence_deep_in_its_passage_is_the_one_quoted() -> None:
     [citation] = result.citations
     assert citation.sentence == "Russia has denied the allegations, officials said."
     assert citation.start == TEXT.index("Russia") and citation.passage == TEXT
-    start, end = citation.sentence_in_passage
+    start, end = citation.start - citation.passage_start, citation.end - citation.passage_start
     assert citation.passage[start:end] == citation.sentence
 
 

@@ -42,7 +42,7 @@ class EvalEngine(Protocol):
 
     @property
     def min_score(self) -> float:
-        """The threshold in use: CITEBOT_MIN_SCORE if set, else the one recorded with the index."""
+        """The threshold in use: CITEBOT_MIN_SCORE if set, else the calibrated one (``bot/read/thresholds.json``)."""
         ...
 
     @property

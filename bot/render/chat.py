@@ -18,7 +18,7 @@ import discord
 
 from bot.answer import CITATIONS
 from bot.models import Answer, Citation, IndexInfo
-from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline
+from bot.render.grouping import UNDATED, Marked, answer_in_sentence, by_article, headline, sentence_in_passage
 
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
@@ -115,13 +115,12 @@ def trim_after(text: str, budget: int) -> str:
     return "" if best is None else escape(text[:best]) + ELLIPSIS
 
 
-def bold_sentence(sentence: str, budget: int, answer: tuple[int, int] | None = None) -> str:
-    """The answering sentence in bold, its answer words underlined; if it cannot fit whole, cut at a
-    word boundary with ``…`` (and without the underline)."""
+def bold_sentence(sentence: str, budget: int, answer: Marked | None = None) -> str:
+    """The answering sentence in bold, its answer words (``answer``, the sentence cut around them)
+    underlined; if it cannot fit whole, cut at a word boundary with ``…`` (and without the underline)."""
     if answer is not None:
-        first, last = answer
-        marked = escape(sentence[:first]) + UNDERLINE + escape(sentence[first:last]) + UNDERLINE
-        whole = BOLD + marked + escape(sentence[last:]) + BOLD
+        marked = escape(answer.before) + UNDERLINE + escape(answer.marked) + UNDERLINE
+        whole = BOLD + marked + escape(answer.after) + BOLD
         if len(whole) <= budget:
             return whole
     whole = BOLD + escape(sentence) + BOLD
@@ -136,17 +135,9 @@ def bold_sentence(sentence: str, budget: int, answer: tuple[int, int] | None = N
 
 def quote_block(citation: Citation, budget: int) -> str:
     """Passage with the bold sentence; context trimmed evenly on both sides to fit ``budget``."""
-    start, end = citation.sentence_in_passage
-    sentence = citation.passage[start:end]
+    quote = sentence_in_passage(citation)
+    before, sentence, after = quote.before, quote.marked, quote.after
     words = answer_in_sentence(citation)
-    stripped = sentence.strip()
-    if stripped:
-        lead = len(sentence) - len(sentence.lstrip())
-        start += lead
-        end = start + len(stripped)
-        sentence = stripped
-        words = (words[0] - lead, words[1] - lead) if words else None
-    before, after = citation.passage[:start], citation.passage[end:]
     middle = bold_sentence(sentence, budget, words)
     room = budget - len(middle)
     if room <= 0 or middle.endswith(ELLIPSIS + BOLD):

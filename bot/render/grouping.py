@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.models import Answer, Citation
 
 UNDATED = "undated"
@@ -25,8 +27,31 @@ def headline(answer: Answer) -> str | None:
     return f"{' '.join(answer.citations[0].answer.text.split())} — {articles} source{'s' if articles != 1 else ''}"
 
 
-def answer_in_sentence(citation: Citation) -> tuple[int, int] | None:
-    """Where the answer words lie inside the quoted sentence, if the reader found any."""
+@dataclass(frozen=True)
+class Marked:
+    """A text cut in three around what a reply marks: ``before + marked + after`` is the text."""
+
+    before: str
+    marked: str
+    after: str
+
+
+def sentence_in_passage(citation: Citation) -> Marked:
+    """The passage around its answering sentence; whitespace at the sentence's ends falls outside the mark."""
+    sentence = citation.sentence
+    lead = len(sentence) - len(sentence.lstrip())
+    start = citation.start - citation.passage_start + lead
+    end = start + len(sentence.strip())
+    passage = citation.passage
+    return Marked(passage[:start], passage[start:end], passage[end:])
+
+
+def answer_in_sentence(citation: Citation) -> Marked | None:
+    """The marked sentence (as ``sentence_in_passage`` marks it) around its answer words, if the reader found any."""
     if citation.answer is None:
         return None
-    return citation.answer.start - citation.start, citation.answer.end - citation.start
+    sentence = citation.sentence.strip()
+    start = citation.start + len(citation.sentence) - len(citation.sentence.lstrip())
+    first = min(max(citation.answer.start - start, 0), len(sentence))
+    last = min(max(citation.answer.end - start, first), len(sentence))
+    return Marked(sentence[:first], sentence[first:last], sentence[last:])

@@ -6,7 +6,7 @@ import json
 import re
 
 from bot.models import Answer, Citation
-from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline
+from bot.render.grouping import UNDATED, answer_in_sentence, by_article, headline, sentence_in_passage
 from bot.render.text import wrap
 
 ABSTENTION = "The sources don't cover this."
@@ -51,20 +51,15 @@ def _render_article(number: int, citations: tuple[Citation, ...], color: bool, w
 
 def _render_quote(citation: Citation, color: bool, width: int) -> str:
     """The passage with the answering sentence bold, and the answer words in it underlined."""
-    start, end = citation.sentence_in_passage
+    quote = sentence_in_passage(citation)
     open_mark, close_mark = (BOLD, RESET) if color else (PLAIN_MARK, PLAIN_MARK)
-    passage, sentence = citation.passage, citation.passage[start:end]
     words = answer_in_sentence(citation)
     if words is not None:
-        first, last = words
         open_words, close_words = (UNDERLINE, UNDERLINE_OFF) if color else (PLAIN_ANSWER_MARK, PLAIN_ANSWER_MARK)
-        sentence = (
-            printable(sentence[:first]) + open_words + printable(sentence[first:last]) + close_words
-            + printable(sentence[last:])
-        )  # fmt: skip
+        sentence = printable(words.before) + open_words + printable(words.marked) + close_words + printable(words.after)
     else:
-        sentence = printable(sentence)
-    marked = printable(passage[:start]) + open_mark + sentence + close_mark + printable(passage[end:])
+        sentence = printable(quote.marked)
+    marked = printable(quote.before) + open_mark + sentence + close_mark + printable(quote.after)
     return "\n".join(wrap(paragraph, width, "    ") for paragraph in marked.split("\n") if paragraph.strip())
 
 
