@@ -107,9 +107,10 @@ def pick(questions: list[T], limit: int | None) -> list[T]:
     return [questions[index * len(questions) // limit] for index in range(limit)]
 
 
-FOLDS = {"all": (0, 1), "even": (0,), "odd": (1,)}
+FOLDS = {"all": (0, 1), "even": (0,), "odd": (1,), "unread": (0, 1)}
 """Questions of even- or odd-numbered pages (in file order): `benchmarks/fit_scorer.py` fits on the
-even fold, so the odd fold is the held-out figure. Retrieval always runs over every page."""
+even fold, so the odd fold is the held-out figure. "unread": only the pages the trained reader never
+read (``reader_held_out_titles``). Retrieval always runs over every page."""
 
 
 def convert(
@@ -127,7 +128,13 @@ def convert(
         text = article_markdown(article)
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
-    asked = [(n, q) for n, article in enumerate(articles) if n % 2 in FOLDS[fold] for q in article.questions]
+    unread = reader_held_out_titles() if fold == "unread" else None
+    asked = [
+        (n, q)
+        for n, article in enumerate(articles)
+        if n % 2 in FOLDS[fold] and (unread is None or article.title in unread)
+        for q in article.questions
+    ]
     questions = pick(asked, limit)
     questions_path = work / "questions.jsonl"
     with questions_path.open("w", encoding="utf-8") as handle:
@@ -202,7 +209,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--articles", type=int, default=None, help="only the first N Wikipedia pages")
     parser.add_argument("--limit", type=int, default=None, help="only N questions, spread evenly")
     parser.add_argument(
-        "--fold", choices=sorted(FOLDS), default="all", help="questions of even/odd pages (odd: held out)"
+        "--fold",
+        choices=sorted(FOLDS),
+        default="all",
+        help="questions of even/odd pages (odd: held out from fit_scorer; unread: never read by the reader)",
+    )
+    parser.add_argument(
+        "--modes", nargs="+", choices=("hybrid", "dense", "lexical"), default=None, help="retrieval modes (all)"
     )
     parser.add_argument("--min-score", type=float, default=None, help="override the index's threshold")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if unchanged")
@@ -231,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.evaluation.machine import cpu_description
     from bot.evaluation.questions import load_questions
     from bot.evaluation.run import ALL_MODES, run_eval
+    from bot.models import RetrievalMode
     from bot.render.evaluation import render_json, render_misses, render_report
     from bot.settings import Settings
 
@@ -240,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = open_engine(settings, args.work / "index-built-from.txt", args.rebuild)
         questions = load_questions(questions_path)
         started = time.perf_counter()
-        result = run_eval(engine, questions, ALL_MODES, source=str(questions_path), progress=sys.stderr.isatty())
+        modes = ALL_MODES if args.modes is None else tuple(RetrievalMode(mode) for mode in args.modes)
+        result = run_eval(engine, questions, modes, source=str(questions_path), progress=sys.stderr.isatty())
     except CitebotError as error:
         print(error, file=sys.stderr)
         return 1
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         (lambda record: record["page"] % 2 == 1, "odd pages only (held out from fit_scorer)"),
         (lambda record: record["page"] in unread, "pages the reader never trained on (SQuAD 2.0 dev, odd positions)"),
     ]
-    for keep, label in folds if args.fold == "all" else folds[1:]:
+    for keep, label in {"all": folds, "unread": []}.get(args.fold, folds[1:]):
         held_out = held_out_report(result, questions_path, keep, label)
         if held_out is not None:
             print()
