@@ -1,0 +1,88 @@
+"""The reader's training data keeps its rules: what it teaches as an answer holds the gold words, what it
+teaches as "does not answer" never holds them, and the held-out articles never reach it."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.read.encoding import load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.data import (  # noqa: E402
+    BENCH,
+    NO_ANSWER,
+    load_squad,
+    paragraph_pairs,
+    squad_questions,
+    train_pairs,
+)
+
+TOKENIZER = load_tokenizer(ROOT / "bot" / "read" / "model" / "tokenizer.json")
+
+
+def qa(question: str, answer: str, context: str) -> dict[str, object]:
+    return {"id": question, "question": question, "answers": [{"text": answer, "answer_start": context.index(answer)}]}
+
+
+CRANE = "A crane fell on the Grand Mosque in Mecca. At least 107 people were killed. The Hajj went ahead."
+STAMPEDE = (
+    "A stampede at Mina killed pilgrims during the Hajj. Officials counted 2,400 people killed in Mecca. "
+    "The 107 people killed by the crane in Mecca were mourned again."
+)
+ARTICLE = {
+    "title": "Mecca",
+    "paragraphs": [
+        {"context": CRANE, "qas": [qa("How many people were killed by the crane in Mecca?", "107", CRANE)]},
+        {"context": STAMPEDE, "qas": [qa("Where did the stampede happen?", "Mina", STAMPEDE)]},
+    ],
+}
+
+
+def decoded(ids: tuple[int, ...], span: tuple[int, int]) -> str:
+    return TOKENIZER.decode(list(ids[span[0] : span[1] + 1]))
+
+
+def test_a_question_knows_the_sentence_and_words_of_its_answer() -> None:
+    [crane, _] = squad_questions(ARTICLE)
+    [(sentence, start, end)] = crane.answers
+    assert crane.sentences[sentence][start:end] == "107"
+    assert crane.answerable
+
+
+def test_the_other_paragraph_negative_is_on_topic_but_never_holds_the_answer() -> None:
+    [crane, stampede] = squad_questions(ARTICLE)
+    [other] = crane.others
+    assert other.sentence == "Officials counted 2,400 people killed in Mecca."  # the closer one holds "107"
+    assert all("Mina" not in candidate.sentence for candidate in stampede.others)
+
+
+@pytest.mark.parametrize("kind", ["paragraph", "article"])
+def test_train_pairs_teach_the_answer_words_and_no_answer_for_the_negative(kind: str) -> None:
+    [crane, _] = squad_questions(ARTICLE)
+    positive, negative = sorted(train_pairs(TOKENIZER, crane, kind), key=lambda pair: -pair.label)
+    assert (positive.label, negative.label) == (1.0, 0.0)
+    assert decoded(positive.ids, positive.span) == "107"
+    assert negative.span == NO_ANSWER
+
+
+def test_the_dev_recipe_reads_every_answering_sentence_and_is_deterministic() -> None:
+    questions = squad_questions(ARTICLE)
+    first = [paragraph_pairs(TOKENIZER, q, random.Random(13), 2) for q in questions]
+    again = [paragraph_pairs(TOKENIZER, q, random.Random(13), 2) for q in questions]
+    assert first == again
+    for question, pairs in zip(questions, first, strict=True):
+        assert sum(pair.label for pair in pairs) == len({i for i, _, _ in question.answers})
+
+
+@pytest.mark.skipif(not (BENCH / "dev-v2.0.json.gz").exists(), reason="../shared/bench is not beside the checkout")
+def test_the_held_out_articles_never_reach_training_or_validation() -> None:
+    articles, held_out, validation = load_squad()
+    learned = {article["title"] for article in articles}
+    assert held_out and not learned & held_out
+    assert validation <= learned
