@@ -43,7 +43,8 @@ class HashingEmbedder:
 
 class KeywordReader:
     """A stand-in for the trained reader: a sentence answers when it holds every given keyword, and
-    the answer words are the first run of digits or capitalised words in it (none when it has none).
+    the answer words are the first run of digits or capitalised words in it (none when it has none); a
+    sentence without the keywords gets 0.01, a clear "no" under any threshold calibration picks.
     Deterministic and instant, so the read stage's plumbing is tested without the model."""
 
     def __init__(self, *keywords: str) -> None:
@@ -60,5 +61,5 @@ class KeywordReader:
             answers = all(keyword in text.casefold() for keyword in self.keywords)
             words = re.search(r"\d[\d,.]*|(?:[A-Z][\w-]+ )*[A-Z][\w-]+", text[1:])
             found = AnswerWords(words.start() + 1, words.end() + 1, 0.95) if words else None
-            readings.append(Reading(0.9 if answers else 0.1, 2.0 if answers else -2.0, found))
+            readings.append(Reading(0.9 if answers else 0.01, 2.0 if answers else -2.0, found))
         return readings
