@@ -15,7 +15,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.errors import ModelError
-from bot.read.encoding import MAX_TOKENS, ReaderCandidate, encode_pairs, load_tokenizer
+from bot.read.encoding import MAX_TITLE_TOKENS, MAX_TOKENS, ReaderCandidate, encode_pairs, load_tokenizer
 from bot.read.features import FEATURES
 from bot.read.linear import WEIGHTS_FILE, LinearScorer
 from bot.read.reader import MODEL_FOLDER, Reader, TokenSpan, best_span
@@ -48,6 +48,20 @@ def test_a_sentence_without_neighbours_still_reads(tokenizer) -> None:
     assert sum(item.types) == len(item.candidate_offsets) == 2
 
 
+def test_the_title_says_what_the_passage_is_about_and_is_trimmed(tokenizer) -> None:
+    candidate = ReaderCandidate("Fighters were recruited.", "Russia has denied the allegations.", "", "Wagner in Libya")
+    item = encode_pairs(tokenizer, "who denied the Wagner claims?", [candidate])[0]
+    assert tokenizer.decode(list(item.ids), skip_special_tokens=False) == (
+        "[CLS] who denied the wagner claims? [SEP] wagner in libya [SEP] fighters were recruited. "
+        "russia has denied the allegations. [SEP]"
+    )
+    assert tokenizer.decode(list(item.ids[item.candidate_start :][: len(item.candidate_offsets)])) == (
+        "russia has denied the allegations."
+    )
+    long = encode_pairs(tokenizer, "q?", [ReaderCandidate("", "Alone.", "", "headline " * 50)])[0]
+    assert long.ids.count(tokenizer.token_to_id("headline")) == MAX_TITLE_TOKENS
+
+
 def test_best_span_stays_inside_the_candidate_and_in_order() -> None:
     starts = np.array([9.0, 0.0, 1.0, 5.0, 0.0, 9.0])
     ends = np.array([9.0, 0.0, 3.0, 0.0, 4.0, 9.0])
@@ -63,6 +77,7 @@ class ScriptedSession:
         self.answer, self.no_answer, self.span = answer, no_answer, span
 
     def run(self, _outputs, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.fed = feeds["input_ids"]
         rows, width = feeds["input_ids"].shape
         starts = np.full((rows, width), -1e4, dtype=np.float32)
         ends = starts.copy()
@@ -87,6 +102,21 @@ def test_answer_words_only_when_a_span_outscores_no_answer(
     found = None if reading.answer is None else sentence[reading.answer.start : reading.answer.end]
     assert found == words
     assert reading.probability == pytest.approx(1 / (1 + np.exp(-(1.0 + 0.5 * (span - no_answer)))))
+
+
+@pytest.mark.parametrize("titles", [True, False])
+def test_a_reader_trained_without_titles_reads_without_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tokenizer, titles: bool
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(MODEL_FOLDER, folder, ignore=shutil.ignore_patterns("*.onnx"))
+    settings = json.loads((folder / "reader.json").read_text())
+    settings["titles"] = titles
+    (folder / "reader.json").write_text(json.dumps(settings))
+    session = ScriptedSession(1.0, 0.0, 6.0)
+    monkeypatch.setattr("bot.read.reader.cpu_session", lambda *_: session)
+    Reader(folder).read("q?", [ReaderCandidate("", "Russia denied the claims.", "", "Wagner in Libya")])
+    assert ("wagner in libya" in tokenizer.decode(list(session.fed[0]))) is titles
 
 
 def test_the_first_cut_reads_its_weights_by_name(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from training.data import (  # noqa: E402
     paragraph_pairs,
     squad_questions,
     train_pairs,
+    with_elsewhere,
 )
 
 TOKENIZER = load_tokenizer(ROOT / "bot" / "read" / "model" / "tokenizer.json")
@@ -60,6 +61,45 @@ def test_the_other_paragraph_negative_is_on_topic_but_never_holds_the_answer() -
     [other] = crane.others
     assert other.sentence == "Officials counted 2,400 people killed in Mecca."  # the closer one holds "107"
     assert all("Mina" not in candidate.sentence for candidate in stampede.others)
+
+
+SOCCER = (
+    "Sweden beat South Korea 1-0 in Nizhny Novgorod. Andreas Granqvist scored the penalty. "
+    "Two people were killed in crowd trouble after the match."
+)
+OTHER_ARTICLE = {
+    "title": "2018_World_Cup",
+    "paragraphs": [{"context": SOCCER, "qas": [qa("Who scored the penalty?", "Andreas Granqvist", SOCCER)]}],
+}
+
+
+def test_every_candidate_is_read_with_its_articles_title() -> None:
+    [crane, _] = squad_questions(ARTICLE)
+    [soccer] = squad_questions(OTHER_ARTICLE)
+    assert crane.title == "Mecca" and soccer.title == "2018 World Cup"
+    assert all(other.title == "Mecca" for other in crane.others)
+    pair = train_pairs(TOKENIZER, crane, "paragraph")[0]
+    assert TOKENIZER.decode(list(pair.ids)).startswith("how many people were killed by the crane in mecca? mecca")
+
+
+def test_the_elsewhere_negative_is_another_articles_sentence_sharing_the_question_words() -> None:
+    questions = squad_questions(ARTICLE) + squad_questions(OTHER_ARTICLE)
+    crane, stampede, soccer = with_elsewhere(questions, [ARTICLE, OTHER_ARTICLE])
+    [other] = crane.elsewhere
+    assert other.title == "2018 World Cup" and "killed" in other.sentence
+    assert soccer.elsewhere == ()  # no sentence about Mecca shares "scored" or "penalty"
+    positive, negative = sorted(train_pairs(TOKENIZER, crane, "elsewhere"), key=lambda pair: -pair.label)
+    assert decoded(positive.ids, positive.span) == "107"
+    assert (negative.label, negative.span) == (0.0, NO_ANSWER)
+
+
+def test_the_elsewhere_negative_never_holds_the_answer() -> None:
+    echo = {
+        "title": "Echo",
+        "paragraphs": [{"context": "The crane in Mecca killed 107 people, the echo says.", "qas": []}],
+    }
+    [crane, _] = with_elsewhere(squad_questions(ARTICLE), [ARTICLE, echo])
+    assert crane.elsewhere == ()  # the echo's one sentence holds "107"; the question's own article never counts
 
 
 @pytest.mark.parametrize("kind", ["paragraph", "article"])

@@ -57,7 +57,7 @@ def read_validation(reader: Reader) -> list[Verdicts]:
         if article["title"] not in validation_titles:
             continue
         for question in squad_questions(article):
-            candidates = [neighbours(question.sentences, i) for i in range(len(question.sentences))]
+            candidates = [neighbours(question.sentences, i, question.title) for i in range(len(question.sentences))]
             candidates += list(question.others)
             readings = reader.read(question.text, candidates)
             positive = np.array([i in {a for a, _, _ in question.answers} for i in range(len(candidates))])

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.ingest.chunk import split_sentences
+from bot.ingest.documents import split_front_matter
 from bot.read.encoding import ReaderCandidate, encode_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
 VALIDATION_POSITIONS = (0, 12, 24)  # v2.0 dev article positions (even, so never held out) kept for validation
 OTHER_PARAGRAPH_NEGATIVES = 1
+UNTAUGHT_TRAIN_ARTICLES = 40
+"""The last this many SQuAD v1.1 train articles are never taught, so that the reader's verdicts on them
+are fair data for fitting how the reply weighs them against retrieval (``benchmarks/fit_blend.py``)."""
 NO_ANSWER = (0, 0)  # the span target of a sentence that does not answer: [CLS]
 STOP = frozenset(
     "a an the of in on at to for from by with and or is are was were be been what which who whom whose when where "
@@ -39,6 +43,8 @@ class Question:
     answers: tuple[tuple[int, int, int], ...]  # (sentence index, start, end) of each gold answer inside it
     others: tuple[ReaderCandidate, ...]  # hard negatives from other paragraphs, with their neighbours
     answerable: bool
+    title: str = ""  # the article's, which the reader sees with every candidate
+    elsewhere: tuple[ReaderCandidate, ...] = ()  # negatives from other articles (``with_elsewhere``)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,15 @@ def load_train_set() -> list[dict]:
     """SQuAD v1.1 train: 442 articles, disjoint from both dev sets (``../shared/bench/README.md``)."""
     with gzip.open(BENCH / "train-v1.1.json.gz") as data:
         return json.load(data)["data"]
+
+
+def taught_train_articles() -> list[dict]:
+    """The SQuAD v1.1 train articles the reader may learn from: all but the untaught ones."""
+    return load_train_set()[:-UNTAUGHT_TRAIN_ARTICLES]
+
+
+def untaught_train_articles() -> list[dict]:
+    return load_train_set()[-UNTAUGHT_TRAIN_ARTICLES:]
 
 
 def load_squad() -> tuple[list[dict], set[str], set[str]]:
@@ -81,13 +96,20 @@ def load_squad() -> tuple[list[dict], set[str], set[str]]:
     return articles, held_out, validation
 
 
-def neighbours(sentences: tuple[str, ...], i: int) -> ReaderCandidate:
-    """Sentence ``i`` with the sentences around it, as the reader sees it ("" at a paragraph's edge)."""
+def neighbours(sentences: tuple[str, ...], i: int, title: str = "") -> ReaderCandidate:
+    """Sentence ``i`` with the sentences around it and its article's title, as the reader sees it
+    ("" at a paragraph's edge)."""
     return ReaderCandidate(
         previous=sentences[i - 1] if i else "",
         sentence=sentences[i],
         next=sentences[i + 1] if i + 1 < len(sentences) else "",
+        title=title,
     )
+
+
+def article_title(article: dict) -> str:
+    """A SQuAD title as a headline: "Super_Bowl_50" is "Super Bowl 50"."""
+    return article["title"].replace("_", " ")
 
 
 def answer_sentences(sentences, qa: dict) -> tuple[tuple[int, int, int], ...]:
@@ -120,6 +142,7 @@ def squad_questions(article: dict, others: int = OTHER_PARAGRAPH_NEGATIVES) -> l
         context = paragraph["context"]
         sentences = split_sentences(context)
         paragraphs.append((context, sentences))
+    title = article_title(article)
     every = [(p, i, s.text) for p, (_, sentences) in enumerate(paragraphs) for i, s in enumerate(sentences)]
     vocabulary = [words(text) for _, _, text in every]
     frequency = Counter(w for v in vocabulary for w in v)
@@ -141,9 +164,9 @@ def squad_questions(article: dict, others: int = OTHER_PARAGRAPH_NEGATIVES) -> l
                 overlap.sort(key=lambda item: (-item[0], item[1]))
                 for _, k in overlap[:others]:
                     q, i, _ = every[k]
-                    chosen.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i))
+                    chosen.append(neighbours(tuple(sibling.text for sibling in paragraphs[q][1]), i, title))
             answers = answer_sentences(sentences, qa)
-            questions.append(Question(qa["question"], texts, answers, tuple(chosen), bool(answers)))
+            questions.append(Question(qa["question"], texts, answers, tuple(chosen), bool(answers), title))
     return questions
 
 
@@ -159,7 +182,8 @@ def hardest_in_paragraph(question: Question) -> list[int]:
 
 def project_questions() -> list[Question]:
     """eval/dev.jsonl over the seed article: evidence sentences are positives, with no answer words."""
-    article = (ROOT / "documents" / "000_a252677522aeadfb.txt").read_text(encoding="utf-8")
+    seed = ROOT / "documents" / "000_a252677522aeadfb.txt"
+    metadata, article = split_front_matter(seed.read_text(encoding="utf-8"))
     texts = tuple(s.text for s in split_sentences(article))
     questions = []
     for line in (ROOT / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
@@ -171,7 +195,7 @@ def project_questions() -> list[Question]:
         chosen = sorted(set(near) | set(positive))
         local = tuple(texts[i] for i in chosen)
         answers = tuple((chosen.index(i), -1, -1) for i in positive)
-        questions.append(Question(item["question"], local, answers, (), bool(answers)))
+        questions.append(Question(item["question"], local, answers, (), bool(answers), metadata.title or ""))
     return questions
 
 
@@ -188,9 +212,13 @@ def paragraph_pairs(tokenizer, question: Question, rng: random.Random, max_parag
 def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
     """The train-set recipe, two pairs a question (one pass over many distinct questions): the answering
     sentence, and one negative of ``kind``: the paragraph sentence sharing most question words
-    ("paragraph") or the other paragraph's on-topic sentence ("article")."""
+    ("paragraph"), the other paragraph's on-topic sentence ("article") or another article's sentence
+    sharing most question words ("elsewhere": the same kind of fact about another subject, which only
+    the title may tell apart)."""
     first = [question.answers[0][0]] if question.answers else []
     hardest = hardest_in_paragraph(question)
+    if kind == "elsewhere" and question.elsewhere:
+        return encoded_pairs(tokenizer, question, first, list(question.elsewhere[:1]))
     if kind == "article" and question.others:
         return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
     if hardest:
@@ -201,7 +229,7 @@ def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
 def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list[ReaderCandidate]) -> list[Pair]:
     """Pairs for the paragraph sentences ``chosen`` and the ``others``; a negative's span target is [CLS]."""
     positive = {i for i, _, _ in question.answers}
-    candidates = [neighbours(question.sentences, i) for i in chosen] + others
+    candidates = [neighbours(question.sentences, i, question.title) for i in chosen] + others
     labels = [1.0 if i in positive else 0.0 for i in chosen] + [0.0] * len(others)
     inputs = encode_pairs(tokenizer, question.text, candidates)
     spans = {i: (start, end) for i, start, end in reversed(question.answers)}  # the first gold answer wins
@@ -216,3 +244,54 @@ def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list
                 span = (item.candidate_start + tokens[0], item.candidate_start + tokens[-1])
         pairs.append(Pair(item.ids, item.types, label, span))
     return pairs
+
+
+def with_elsewhere(questions: list[Question], articles: list[dict]) -> list[Question]:
+    """Each question with one negative from another of ``articles``: the sentence sharing most
+    (idf-weighted) question words that holds no gold answer text, with its own article's title."""
+    from dataclasses import replace
+
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    pool = [
+        (article_title(article), texts, i)
+        for article in articles
+        for texts in (tuple(s.text for s in split_sentences(p["context"])) for p in article["paragraphs"])
+        for i in range(len(texts))
+    ]
+    vocabulary: dict[str, int] = {}
+    rows, columns = [], []
+    for row, (_, texts, i) in enumerate(pool):
+        for word in words(texts[i]):
+            rows.append(row)
+            columns.append(vocabulary.setdefault(word, len(vocabulary)))
+    present = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(pool), len(vocabulary)))
+    idf = np.log(len(pool) / np.maximum(1.0, np.asarray(present.sum(axis=0)).ravel())).astype(np.float32)
+    weighted = present.multiply(idf).tocsc().T.tocsr()
+    titles = np.array([title for title, _, _ in pool])
+    found = []
+    for block in range(0, len(questions), 512):
+        chunk = questions[block : block + 512]
+        asked_rows, asked_columns = [], []
+        for row, question in enumerate(chunk):
+            for word in words(question.text):
+                if word in vocabulary:
+                    asked_rows.append(row)
+                    asked_columns.append(vocabulary[word])
+        asked = csr_matrix(
+            (np.ones(len(asked_rows), dtype=np.float32), (asked_rows, asked_columns)),
+            shape=(len(chunk), len(vocabulary)),
+        )
+        scores = (asked @ weighted).toarray()
+        for row, question in enumerate(chunk):
+            scores[row, titles == question.title] = -1.0
+            golds = [question.sentences[i][a:b].casefold() for i, a, b in question.answers if a >= 0]
+            best = None
+            for k in np.argsort(-scores[row], kind="stable")[:5]:
+                title, texts, i = pool[int(k)]
+                if scores[row, k] > 0 and not any(g and g in texts[i].casefold() for g in golds):
+                    best = neighbours(texts, i, title)
+                    break
+            found.append(replace(question, elsewhere=(best,) if best else ()))
+    return found

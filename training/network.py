@@ -112,6 +112,7 @@ def export(trained: ReaderNetwork, base: Path, work: Path, command: str, output:
             {
                 "calibration": UNCALIBRATED,
                 "max_tokens": MAX_TOKENS,
+                "titles": True,
                 "command": command,
             },
             indent=2,

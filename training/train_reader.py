@@ -9,10 +9,15 @@ a candidate sentence with one sentence of context on each side (``bot.read.encod
 logit that the sentence answers the question, and start/end logits of the answer words inside it
 (``training/network.py``).
 
+Every candidate is read with its article's title (a sentence such as "Russia has denied the
+allegations" does not name its subject; the headline does).
+
 Data (``training/data.py``), in curriculum order: first ``--train-questions`` questions of SQuAD v1.1
-train, each with its answering sentence and one negative (alternately the paragraph sentence sharing
-most question words, and another paragraph's on-topic sentence holding no gold answer text); then the
-dev recipe, ``--dev-epochs`` passes: SQuAD v1.1 and v2.0 dev (the real unanswerable questions) and
+train (never its last 40 articles, kept for fitting the reply's blend), each with its answering
+sentence and one negative, in turn: the paragraph sentence sharing most question words, another
+paragraph's on-topic sentence holding no gold answer text, and another article's sentence sharing
+most question words (the same kind of fact about another subject). Then the dev recipe,
+``--dev-epochs`` passes: SQuAD v1.1 and v2.0 dev (the real unanswerable questions) and
 ``eval/dev.jsonl``, five sentences of each paragraph plus one other paragraph's sentence. Three dev
 articles are set aside for validation: ``training/calibrate_reader.py`` (run at the end) fits the
 probability calibration and the answer-words threshold on them and prints the validation figures.
@@ -44,11 +49,12 @@ from training.calibrate_reader import calibrate  # noqa: E402
 from training.data import (  # noqa: E402
     Pair,
     load_squad,
-    load_train_set,
     paragraph_pairs,
     project_questions,
     squad_questions,
+    taught_train_articles,
     train_pairs,
+    with_elsewhere,
 )
 from training.network import ReaderNetwork, batches, export, tensors  # noqa: E402
 
@@ -81,7 +87,7 @@ def main() -> None:
         "--paragraph-sentences", type=int, default=5, help="candidates per dev question from its paragraph"
     )
     parser.add_argument(
-        "--dev-epochs", type=int, default=2, help="passes over the dev recipe's pairs (fresh paragraph picks each pass)"
+        "--dev-epochs", type=int, default=1, help="passes over the dev recipe's pairs (fresh paragraph picks each pass)"
     )
     parser.add_argument("--learning-rate", type=float, default=6e-5)
     parser.add_argument("--limit", type=int, default=0, help="train on this many questions only (a smoke test)")
@@ -93,11 +99,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--train-negatives",
-        choices=("both", "paragraph", "article"),
-        default="both",
-        help="the negative each train question gets: alternately both kinds, or only one (for ablations)",
+        choices=("all", "paragraph", "article", "elsewhere"),
+        default="all",
+        help="the negative each train question gets: the three kinds in turn, or only one (for ablations)",
     )
-    parser.add_argument("--train-questions", type=int, default=20000, help="use this many train questions (0: all)")
+    parser.add_argument("--train-questions", type=int, default=24000, help="use this many train questions (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument(
         "--frozen-layers", type=int, default=0, help="lower encoder layers kept as they are (no backward pass: faster)"
@@ -157,14 +163,17 @@ def main() -> None:
     ]
     taught_pairs: list[Pair] = []
     if arguments.train_set == "squad-train":
-        taught = [q for article in load_train_set() for q in squad_questions(article) if q.answerable]
+        taught_articles = taught_train_articles()
+        taught = [q for article in taught_articles for q in squad_questions(article) if q.answerable]
         random.Random(arguments.seed).shuffle(taught)
         if arguments.train_questions:
             taught = taught[: arguments.train_questions]
         if arguments.limit:
             taught = taught[: arguments.limit]
-        kinds = {"both": ("paragraph", "article"), "paragraph": ("paragraph",), "article": ("article",)}
-        chosen = kinds[arguments.train_negatives]
+        kinds = {"all": ("paragraph", "article", "elsewhere")}
+        chosen = kinds.get(arguments.train_negatives, (arguments.train_negatives,))
+        if "elsewhere" in chosen:
+            taught = with_elsewhere(taught, taught_articles)
         for n, question in enumerate(taught):
             taught_pairs.extend(train_pairs(tokenizer, question, chosen[n % len(chosen)]))
         training.extend(taught)

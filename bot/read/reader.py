@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,14 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class _Loaded:
+    session: onnxruntime.InferenceSession
+    tokenizer: Tokenizer
+    calibration: Calibration
+    titles: bool
+    """Whether the model learnt with article titles (``reader.json``); an older one reads without them."""
+
+@dataclass(frozen=True)
 class Calibration:
     """Logistic calibration of the two verdicts: the answer head's logit, and the gap between the
     best answer span and the "no answer" position ([CLS]), fitted on validation articles."""
@@ -80,25 +88,26 @@ class Reader:
     def __init__(self, folder: Path = MODEL_FOLDER) -> None:
         self.folder = folder
         self._lock = threading.Lock()
-        self._loaded: tuple[onnxruntime.InferenceSession, Tokenizer, Calibration] | None = None
+        self._loaded: _Loaded | None = None
 
-    def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer, Calibration]:
+    def _load(self) -> _Loaded:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._open()
             return self._loaded
 
-    def _open(self) -> tuple[onnxruntime.InferenceSession, Tokenizer, Calibration]:
+    def _open(self) -> _Loaded:
         try:
             settings = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
             calibration = Calibration(**settings["calibration"])
+            titles = settings.get("titles", False) is True
             tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
             session = cpu_session(self.folder / MODEL_FILE)
         except FileNotFoundError as error:
             raise ModelError(f"The reading model is missing ({error.filename}). {RESTORE_HINT}") from None
         except Exception as error:  # onnxruntime and json raise many kinds for a damaged file
             raise ModelError(f"The reading model in {self.folder} is damaged ({error}). {RESTORE_HINT}") from None
-        return session, tokenizer, calibration
+        return _Loaded(session, tokenizer, calibration, titles)
 
     def check(self) -> None:
         """Load now, so a missing or damaged model is reported before the first question."""
@@ -107,7 +116,10 @@ class Reader:
     def read(self, question: str, candidates: list[ReaderCandidate]) -> list[Reading]:
         if not candidates:
             return []
-        session, tokenizer, calibration = self._load()
+        loaded = self._load()
+        session, tokenizer, calibration = loaded.session, loaded.tokenizer, loaded.calibration
+        if not loaded.titles:
+            candidates = [replace(candidate, title="") for candidate in candidates]
         inputs = encode_pairs(tokenizer, question, candidates)
         width = max(len(item.ids) for item in inputs)
         ids = np.zeros((len(inputs), width), dtype=np.int64)

@@ -125,6 +125,7 @@ def _with_context(candidate: Candidate) -> ReaderCandidate:
         previous=sentences[position - 1].text if position > 0 else "",
         sentence=sentences[position].text,
         next=sentences[position + 1].text if position + 1 < len(sentences) else "",
+        title=candidate.passage.article.title,
     )
 
 

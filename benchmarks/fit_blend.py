@@ -1,0 +1,118 @@
+"""Would the reply rank better if it weighed the reader's verdict against the first cut's?
+
+The reader judges a sentence by its words, its two neighbours and its article's title; the first cut
+also knows how well the whole passage matched the question. This fits a blend of the two logits like
+the first cut is fitted (softmax over each question's read sentences, so the hit ranks first) and
+prints hit@1 among the read sentences for the reader alone and for the blend. The read stage ranks by
+the reader alone; ship a blend only where this shows it pays on the held-out news questions.
+
+Fitted on data the reader never learnt from: the last SQuAD v1.1 train articles, which
+``training/train_reader.py`` never teaches (``training.data.UNTAUGHT_TRAIN_ARTICLES``). Reported on
+the fit data and, held out, on ``eval/test.jsonl`` and ``eval/dev.jsonl`` (never fitted on: the reader
+trained on it).
+
+    python benchmarks/fit_blend.py --limit 800
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.fit_scorer import Candidates, best_candidates, fit_ranking  # noqa: E402
+from bot.engine import Engine  # noqa: E402
+from bot.evaluation.metrics import is_hit  # noqa: E402
+from bot.pipeline import build_index  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from training.data import UNTAUGHT_TRAIN_ARTICLES  # noqa: E402
+
+TRAIN_SET = REPO.parent / "shared" / "bench" / "train-v1.1.json.gz"
+WORK = Path("/tmp/citebot-blend")
+EDGE = 1e-6
+
+
+def logit(probability: float) -> float:
+    clipped = min(max(probability, EDGE), 1 - EDGE)
+    return math.log(clipped / (1 - clipped))
+
+
+def squad_module():
+    """benchmarks/squad.py, loaded by path (pysbd ships a stray top-level ``benchmarks`` package)."""
+    spec = importlib.util.spec_from_file_location("citebot_squad", REPO / "benchmarks" / "squad.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["citebot_squad"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def collect(engine: Engine, questions: list[dict]) -> Candidates:
+    """The two logits of every sentence the reader read, whether it holds the evidence, per question."""
+    features, labels, owner, answerable = [], [], [], []
+    for number, question in enumerate(questions):
+        evidence = question.get("evidence") or []
+        for judged in engine.trace(question["question"]).judged:
+            if judged.probability is None:
+                continue
+            features.append((logit(judged.probability), logit(judged.first_cut)))
+            labels.append(1.0 if evidence and is_hit(judged.sentence.text, evidence) else 0.0)
+            owner.append(number)
+            answerable.append(bool(evidence))
+    return Candidates(
+        np.array(features, dtype=np.float64).reshape(-1, 2),
+        np.array(labels),
+        np.array(owner, dtype=np.int64),
+        np.array(answerable, dtype=bool),
+    )
+
+
+def hit_at_1(weights: np.ndarray, data: Candidates) -> float:
+    _, hits, answerable = best_candidates(weights, data)
+    return float(hits[answerable].mean())
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=1500, help="SQuAD train questions, spread over the articles")
+    parser.add_argument("--work", type=Path, default=WORK, help="where the untaught articles' index goes")
+    args = parser.parse_args()
+    squad = squad_module()
+    articles = squad.load_squad(TRAIN_SET)[-UNTAUGHT_TRAIN_ARTICLES:]
+    documents, questions_path, count = squad.convert(articles, args.work, args.limit)
+    settings = Settings(documents=documents, index=args.work / "index", _env_file=None)  # type: ignore[call-arg]
+    engine = squad.open_engine(settings, args.work / "built-from", rebuild=False)
+    fitted_on = collect(engine, load_jsonl(questions_path))
+    with tempfile.TemporaryDirectory() as work:
+        shipped = Settings(documents=REPO / "documents", index=Path(work) / "index", _env_file=None)  # type: ignore[call-arg]
+        build_index(shipped)
+        news = Engine.open(shipped)
+        held_out = {name: collect(news, load_jsonl(REPO / "eval" / name)) for name in ("dev.jsonl", "test.jsonl")}
+
+    weights = fit_ranking(fitted_on)
+    print("command:", shlex.join(["python", *sys.argv]))
+    print(f"{count} untaught SQuAD train questions; blend weights reader {weights[0]:.3f}, first cut {weights[1]:.3f}")
+    reader_alone = np.array([1.0, 0.0])
+    for name, data in (("SQuAD train, untaught (fitted on)", fitted_on), *held_out.items()):
+        print(
+            f"{name:34s} hit@1 among the read sentences: reader alone {hit_at_1(reader_alone, data):.3f}, "
+            f"blend {hit_at_1(weights, data):.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
