@@ -84,7 +84,7 @@ def test_every_candidate_is_read_with_its_articles_title() -> None:
 
 def test_the_elsewhere_negative_is_another_articles_sentence_sharing_the_question_words() -> None:
     questions = squad_questions(ARTICLE) + squad_questions(OTHER_ARTICLE)
-    crane, stampede, soccer = with_elsewhere(questions, [ARTICLE, OTHER_ARTICLE])
+    crane, _, soccer = with_elsewhere(questions, [ARTICLE, OTHER_ARTICLE])
     [other] = crane.elsewhere
     assert other.title == "2018 World Cup" and "killed" in other.sentence
     assert soccer.elsewhere == ()  # no sentence about Mecca shares "scored" or "penalty"
