@@ -69,6 +69,7 @@ class _Loaded:
     titles: bool
     """Whether the model learnt with article titles (``reader.json``); an older one reads without them."""
 
+
 @dataclass(frozen=True)
 class Calibration:
     """Logistic calibration of the two verdicts: the answer head's logit, and the gap between the
