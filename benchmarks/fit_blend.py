@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -82,6 +83,14 @@ def hit_at_1(weights: np.ndarray, data: Candidates) -> float:
     return float(hits[answerable].mean())
 
 
+def separation(weights: np.ndarray, data: Candidates) -> str:
+    """AUROC of the best sentence's score, answerable vs unanswerable questions ("-" without both)."""
+    tops, _, answerable = best_candidates(weights, data)
+    if answerable.all() or not answerable.any():
+        return "-"
+    return f"{roc_auc_score(answerable, tops):.3f}"
+
+
 def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -110,7 +119,8 @@ def main() -> None:
     for name, data in (("SQuAD train, untaught (fitted on)", fitted_on), *held_out.items()):
         print(
             f"{name:34s} hit@1 among the read sentences: reader alone {hit_at_1(reader_alone, data):.3f}, "
-            f"blend {hit_at_1(weights, data):.3f}"
+            f"blend {hit_at_1(weights, data):.3f}; AUROC answerable vs not: reader alone "
+            f"{separation(reader_alone, data)}, blend {separation(weights, data)}"
         )
 
 
