@@ -22,6 +22,7 @@ from training.data import (  # noqa: E402
     squad_questions,
     train_pairs,
     with_elsewhere,
+    without_titles,
 )
 
 TOKENIZER = load_tokenizer(ROOT / "bot" / "read" / "model" / "tokenizer.json")
@@ -80,6 +81,14 @@ def test_every_candidate_is_read_with_its_articles_title() -> None:
     assert all(other.title == "Mecca" for other in crane.others)
     pair = train_pairs(TOKENIZER, crane, "paragraph")[0]
     assert TOKENIZER.decode(list(pair.ids)).startswith("how many people were killed by the crane in mecca? mecca")
+
+
+def test_a_reader_of_before_titles_is_rebuilt_without_them() -> None:
+    [crane, _] = with_elsewhere(squad_questions(ARTICLE), [ARTICLE, OTHER_ARTICLE])
+    untitled = without_titles(crane)
+    assert {c.title for c in (*untitled.others, *untitled.elsewhere)} == {""} and untitled.title == ""
+    pair = train_pairs(TOKENIZER, untitled, "paragraph")[0]
+    assert TOKENIZER.decode(list(pair.ids)).startswith("how many people were killed by the crane in mecca? a crane")
 
 
 def test_the_elsewhere_negative_is_another_articles_sentence_sharing_the_question_words() -> None:

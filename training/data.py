@@ -246,6 +246,18 @@ def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list
     return pairs
 
 
+def without_titles(question: Question) -> Question:
+    """The question as a reader trained without titles saw it (``train_reader.py --titles off``)."""
+    from dataclasses import replace
+
+    return replace(
+        question,
+        title="",
+        others=tuple(replace(other, title="") for other in question.others),
+        elsewhere=tuple(replace(other, title="") for other in question.elsewhere),
+    )
+
+
 def with_elsewhere(questions: list[Question], articles: list[dict]) -> list[Question]:
     """Each question with one negative from another of ``articles``: the sentence sharing most
     (idf-weighted) question words that holds no gold answer text, with its own article's title."""

@@ -77,8 +77,9 @@ def tensors(batch: list[Pair], device: torch.device):
     return ids.to(device), mask.to(device), types.to(device), labels.to(device), spans.to(device)
 
 
-def export(trained: ReaderNetwork, base: Path, work: Path, command: str, output: Path) -> None:
-    """ONNX with eager attention (it traces to plain ops), then int8 weights."""
+def export(trained: ReaderNetwork, base: Path, work: Path, command: str, output: Path, titles: bool = True) -> None:
+    """ONNX with eager attention (it traces to plain ops), then int8 weights; ``reader.json`` says whether
+    the model learnt with titles."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
@@ -112,7 +113,7 @@ def export(trained: ReaderNetwork, base: Path, work: Path, command: str, output:
             {
                 "calibration": UNCALIBRATED,
                 "max_tokens": MAX_TOKENS,
-                "titles": True,
+                "titles": titles,
                 "command": command,
             },
             indent=2,
