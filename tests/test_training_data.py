@@ -22,6 +22,7 @@ from training.data import (  # noqa: E402
     squad_questions,
     train_pairs,
     with_elsewhere,
+    with_lookalikes,
     without_titles,
 )
 
@@ -81,6 +82,21 @@ def test_every_candidate_is_read_with_its_articles_title() -> None:
     assert all(other.title == "Mecca" for other in crane.others)
     pair = train_pairs(TOKENIZER, crane, "paragraph")[0]
     assert TOKENIZER.decode(list(pair.ids)).startswith("how many people were killed by the crane in mecca? mecca")
+
+
+def test_the_title_lookalike_is_read_under_another_title_sharing_the_questions_words() -> None:
+    iodine = {
+        "title": "Mecca_pilgrims_lack_iodine",
+        "paragraphs": [{"context": "Pilgrims were short of iodine. Salt should be iodised, a doctor said.", "qas": []}],
+    }
+    [crane, _] = with_lookalikes(squad_questions(ARTICLE), [ARTICLE, OTHER_ARTICLE, iodine])
+    [lookalike] = crane.lookalike
+    assert (
+        lookalike.title == "Mecca pilgrims lack iodine"
+    )  # shares "Mecca" with the question; the sentence does not answer
+    positive, negative = sorted(train_pairs(TOKENIZER, crane, "title"), key=lambda pair: -pair.label)
+    assert decoded(positive.ids, positive.span) == "107"
+    assert (negative.label, negative.span) == (0.0, NO_ANSWER)
 
 
 def test_a_reader_of_before_titles_is_rebuilt_without_them() -> None:

@@ -45,6 +45,7 @@ class Question:
     answerable: bool
     title: str = ""  # the article's, which the reader sees with every candidate
     elsewhere: tuple[ReaderCandidate, ...] = ()  # negatives from other articles (``with_elsewhere``)
+    lookalike: tuple[ReaderCandidate, ...] = ()  # negatives under a title like the question (``with_lookalikes``)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,8 @@ def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
     hardest = hardest_in_paragraph(question)
     if kind == "elsewhere" and question.elsewhere:
         return encoded_pairs(tokenizer, question, first, list(question.elsewhere[:1]))
+    if kind == "title" and question.lookalike:
+        return encoded_pairs(tokenizer, question, first, list(question.lookalike[:1]))
     if kind == "article" and question.others:
         return encoded_pairs(tokenizer, question, first, list(question.others[:1]))
     if hardest:
@@ -255,6 +258,7 @@ def without_titles(question: Question) -> Question:
         title="",
         others=tuple(replace(other, title="") for other in question.others),
         elsewhere=tuple(replace(other, title="") for other in question.elsewhere),
+        lookalike=tuple(replace(other, title="") for other in question.lookalike),
     )
 
 
@@ -306,4 +310,54 @@ def with_elsewhere(questions: list[Question], articles: list[dict]) -> list[Ques
                     best = neighbours(texts, i, title)
                     break
             found.append(replace(question, elsewhere=(best,) if best else ()))
+    return found
+
+
+def with_lookalikes(questions: list[Question], articles: list[dict]) -> list[Question]:
+    """Each question with one negative from the other article whose title shares most (idf-weighted)
+    question words: its sentence sharing most question words and holding no gold text, read under that
+    title. A headline about the question's subject does not make its sentences answers ("What is the
+    capital of Australia?" against "Australian children suffering from iodine deficiency")."""
+    from collections import defaultdict
+    from dataclasses import replace
+
+    titles = [article_title(article) for article in articles]
+    title_words = [{w for w in words(title) if len(w) > 2} for title in titles]  # not the "s" of "Jehovah's"
+    frequency = Counter(w for ws in title_words for w in ws)
+    idf = {w: math.log(len(titles) / n) for w, n in frequency.items()}
+    holding: dict[str, list[int]] = defaultdict(list)
+    for k, ws in enumerate(title_words):
+        for w in ws:
+            holding[w].append(k)
+    paragraphs: dict[int, list[tuple[str, ...]]] = {}
+    found = []
+    for question in questions:
+        asked = words(question.text)
+        scores: Counter[int] = Counter()
+        for w in asked:
+            for k in holding.get(w, ()):
+                if titles[k] != question.title:
+                    scores[k] += idf[w]
+        best = None
+        if scores:
+            k = min(scores, key=lambda k: (-scores[k], k))
+            if k not in paragraphs:
+                paragraphs[k] = [
+                    tuple(s.text for s in split_sentences(p["context"])) for p in articles[k]["paragraphs"]
+                ]
+            golds = [question.sentences[i][a:b].casefold() for i, a, b in question.answers if a >= 0]
+            ranked = sorted(
+                (
+                    (len(asked & words(texts[i])), p, i)
+                    for p, texts in enumerate(paragraphs[k])
+                    for i in range(len(texts))
+                ),
+                key=lambda item: (-item[0], item[1], item[2]),
+            )
+            for _, p, i in ranked[:5]:
+                texts = paragraphs[k][p]
+                if not any(g and g in texts[i].casefold() for g in golds):
+                    best = neighbours(texts, i, titles[k])
+                    break
+        found.append(replace(question, lookalike=(best,) if best else ()))
     return found

@@ -16,7 +16,8 @@ Data (``training/data.py``), in curriculum order: first ``--train-questions`` qu
 train (never its last 40 articles, kept for fitting the reply's blend), each with its answering
 sentence and one negative, in turn: the paragraph sentence sharing most question words, another
 paragraph's on-topic sentence holding no gold answer text, and another article's sentence sharing
-most question words (the same kind of fact about another subject). Then the dev recipe,
+most question words (the same kind of fact about another subject); ``--train-negatives`` may add
+"title": a sentence of the other article whose title shares most question words. Then the dev recipe,
 ``--dev-epochs`` passes: SQuAD v1.1 and v2.0 dev (the real unanswerable questions) and
 ``eval/dev.jsonl``, five sentences of each paragraph plus one other paragraph's sentence. Three dev
 articles are set aside for validation: ``training/calibrate_reader.py`` (run at the end) fits the
@@ -55,6 +56,7 @@ from training.data import (  # noqa: E402
     taught_train_articles,
     train_pairs,
     with_elsewhere,
+    with_lookalikes,
     without_titles,
 )
 from training.network import ReaderNetwork, batches, export, tensors  # noqa: E402
@@ -100,9 +102,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--train-negatives",
-        choices=("all", "paragraph", "article", "elsewhere"),
-        default="all",
-        help="the negative each train question gets: the three kinds in turn, or only one (for ablations)",
+        default="paragraph,article,elsewhere",
+        help="the negatives train questions get, in turn (paragraph, article, elsewhere, title: another "
+        "article under a title sharing the question's words); one kind alone is an ablation",
     )
     parser.add_argument("--train-questions", type=int, default=24000, help="use this many train questions (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
@@ -179,10 +181,14 @@ def main() -> None:
             taught = taught[: arguments.train_questions]
         if arguments.limit:
             taught = taught[: arguments.limit]
-        kinds = {"all": ("paragraph", "article", "elsewhere")}
-        chosen = kinds.get(arguments.train_negatives, (arguments.train_negatives,))
+        chosen = tuple(arguments.train_negatives.split(","))
+        unknown = set(chosen) - {"paragraph", "article", "elsewhere", "title"}
+        if unknown:
+            parser.error(f"--train-negatives: unknown kinds {sorted(unknown)}")
         if "elsewhere" in chosen:
             taught = with_elsewhere(taught, taught_articles)
+        if "title" in chosen:
+            taught = with_lookalikes(taught, taught_articles)
         if arguments.titles == "off":
             taught = [without_titles(question) for question in taught]
         for n, question in enumerate(taught):
