@@ -14,8 +14,8 @@ import json
 import math
 import random
 import re
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.ingest.chunk import split_sentences
@@ -69,10 +69,6 @@ def load_train_set() -> list[dict]:
 def taught_train_articles() -> list[dict]:
     """The SQuAD v1.1 train articles the reader may learn from: all but the untaught ones."""
     return load_train_set()[:-UNTAUGHT_TRAIN_ARTICLES]
-
-
-def untaught_train_articles() -> list[dict]:
-    return load_train_set()[-UNTAUGHT_TRAIN_ARTICLES:]
 
 
 def load_squad() -> tuple[list[dict], set[str], set[str]]:
@@ -249,10 +245,13 @@ def encoded_pairs(tokenizer, question: Question, chosen: list[int], others: list
     return pairs
 
 
+def gold_texts(question: Question) -> list[str]:
+    """The question's gold answer texts, case folded: a negative must hold none of them."""
+    return [question.sentences[i][a:b].casefold() for i, a, b in question.answers if a >= 0]
+
+
 def without_titles(question: Question) -> Question:
     """The question as a reader trained without titles saw it (``train_reader.py --titles off``)."""
-    from dataclasses import replace
-
     return replace(
         question,
         title="",
@@ -265,8 +264,6 @@ def without_titles(question: Question) -> Question:
 def with_elsewhere(questions: list[Question], articles: list[dict]) -> list[Question]:
     """Each question with one negative from another of ``articles``: the sentence sharing most
     (idf-weighted) question words that holds no gold answer text, with its own article's title."""
-    from dataclasses import replace
-
     import numpy as np
     from scipy.sparse import csr_matrix
 
@@ -302,7 +299,7 @@ def with_elsewhere(questions: list[Question], articles: list[dict]) -> list[Ques
         scores = (asked @ weighted).toarray()
         for row, question in enumerate(chunk):
             scores[row, titles == question.title] = -1.0
-            golds = [question.sentences[i][a:b].casefold() for i, a, b in question.answers if a >= 0]
+            golds = gold_texts(question)
             best = None
             for k in np.argsort(-scores[row], kind="stable")[:5]:
                 title, texts, i = pool[int(k)]
@@ -318,8 +315,6 @@ def with_lookalikes(questions: list[Question], articles: list[dict]) -> list[Que
     question words: its sentence sharing most question words and holding no gold text, read under that
     title. A headline about the question's subject does not make its sentences answers ("What is the
     capital of Australia?" against "Australian children suffering from iodine deficiency")."""
-    from collections import defaultdict
-    from dataclasses import replace
 
     titles = [article_title(article) for article in articles]
     title_words = [{w for w in words(title) if len(w) > 2} for title in titles]  # not the "s" of "Jehovah's"
@@ -345,7 +340,7 @@ def with_lookalikes(questions: list[Question], articles: list[dict]) -> list[Que
                 paragraphs[k] = [
                     tuple(s.text for s in split_sentences(p["context"])) for p in articles[k]["paragraphs"]
                 ]
-            golds = [question.sentences[i][a:b].casefold() for i, a, b in question.answers if a >= 0]
+            golds = gold_texts(question)
             ranked = sorted(
                 (
                     (len(asked & words(texts[i])), p, i)
