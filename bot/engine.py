@@ -131,7 +131,7 @@ class Engine:
         retriever = self._retriever
         query = retriever.query(question, context)
         retrieved = retriever.retrieve(query, mode)
-        read = read_passages(query, retrieved, self.scorer, self.reader)
+        read = read_passages(query, retrieved, self.scorer, self.reader, self.thresholds.relevance)
         replied = answer(question, read.passages, self.thresholds)
         return Trace(retrieved, read.passages, replied, read.judged, self.thresholds)
 

@@ -197,6 +197,17 @@ def test_the_support_threshold_keeps_further_sentences_that_hold_the_evidence() 
     assert strict.support == strict.answer == pytest.approx(0.75), "a further citation must answer on its own"
 
 
+def test_the_relevance_floor_lies_midway_between_off_topic_and_answerable_questions() -> None:
+    def first_cut(kind: Kind, best: float) -> QuestionResult:
+        return replace(scored(kind, 0.5), first_cut_best=best)
+
+    results = [first_cut(Kind.ANSWERABLE, 0.3), first_cut(Kind.ANSWERABLE, 0.9), first_cut(Kind.OFF_TOPIC, 0.1)]
+    near = first_cut(Kind.NEAR_TOPIC, 0.05)
+    assert calibrate_thresholds([*results, near]).relevance == pytest.approx(0.2), "near-topic questions are read"
+    overlapping = first_cut(Kind.OFF_TOPIC, 0.35)
+    assert calibrate_thresholds([*results, overlapping]).relevance == 0.0, "every question read where they overlap"
+
+
 def test_calibrate_breaks_ties_by_the_widest_margin() -> None:
     results = [scored(Kind.ANSWERABLE, 0.9), scored(Kind.NEAR_TOPIC, 0.2), scored(Kind.NEAR_TOPIC, 0.3)]
     assert calibrate_thresholds(results).answer == pytest.approx(0.6)

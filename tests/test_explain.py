@@ -70,6 +70,7 @@ def test_the_json_object_holds_the_answer_and_every_judged_sentence(reading_engi
         "answer": shipped.answer,
         "support": shipped.support,
         "answer_words": shipped.answer_words,
+        "relevance": shipped.relevance,
         "source": "bot/read/thresholds.json (reader)",
     }
     assert [passage["rank"] for passage in trace["retrieved"]] == list(range(1, len(trace["retrieved"]) + 1))

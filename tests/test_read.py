@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from bot.read.features import FEATURES
 from bot.read.linear import WEIGHTS_FILE, LinearScorer
 from bot.read.reader import MODEL_FOLDER, Reader, TokenSpan, best_span
 from bot.read.stage import READ_CANDIDATES
+from bot.render.explain import Explained, outcome
 from bot.render.terminal import render_json
 from bot.settings import Settings
 from tests.fakes import HashingEmbedder, KeywordReader
@@ -169,6 +171,19 @@ def test_the_reader_reads_a_follow_up_with_its_thread_and_nothing_without_one(fa
     assert not engine.ask("why?").answered and reader.read_calls == [], "no word that carries meaning"
     assert engine.ask("why?", context=DENIED).answered
     assert [asked for asked, _ in reader.read_calls] == [f"{DENIED}\nwhy?"]
+
+
+def test_a_question_no_sentence_touches_is_not_read(fake_settings: Settings) -> None:
+    reader = KeywordReader("denied")
+    engine = Engine.open(fake_settings, HashingEmbedder(), reader=reader)
+    engine.thresholds = replace(engine.thresholds, relevance=1.0)
+    trace = engine.trace(DENIED)
+    assert not trace.answer.answered and reader.read_calls == [], "below the relevance floor: off-topic"
+    assert trace.judged and all(sentence.probability is None for sentence in trace.judged)
+    why = outcome(Explained(trace, engine.thresholds, engine.judge))
+    assert why.startswith("abstained: off-topic, the first cut's best") and "nothing was read" in why
+    engine.thresholds = replace(engine.thresholds, relevance=0.0)
+    assert engine.ask(DENIED).answered
 
 
 def test_without_a_reader_the_first_cut_decides(fake_settings: Settings) -> None:

@@ -23,6 +23,7 @@ DAMAGED = {
     "above one": json.dumps({"reader": {"answer": 2, "support": 0.2}}),
     "below zero": json.dumps({"reader": {"answer": -1, "support": 0.2}}),
     "a field missing": json.dumps({"reader": {"answer": 0.2}}),
+    "relevance above one": json.dumps({"reader": {"answer": 0.2, "support": 0.2, "relevance": 1.5}}),
 }
 
 

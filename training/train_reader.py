@@ -49,6 +49,7 @@ from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
 from training.calibrate_reader import calibrate  # noqa: E402
 from training.data import (  # noqa: E402
     Pair,
+    Question,
     load_squad,
     paragraph_pairs,
     project_questions,
@@ -80,6 +81,11 @@ def bf16_is_fast(device: torch.device) -> bool:
     if device.type == "cuda":
         return True
     return any(flag in cpu_flags().split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def untitled_sometimes(question: Question, share: float, rng: random.Random) -> Question:
+    """``question`` without its titles ``share`` of the time (title dropout)."""
+    return without_titles(question) if share and rng.random() < share else question
 
 
 def main() -> None:
@@ -130,6 +136,13 @@ def main() -> None:
         default="on",
         help="read each candidate with its article's title; 'off' rebuilds a reader of before titles",
     )
+    parser.add_argument(
+        "--title-dropout",
+        type=float,
+        default=0.0,
+        help="this share of questions is read without titles, so that the title-less verdict stays in the "
+        "model's range (the reply gates on both readings)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where the model goes (default: the shipped one)")
     arguments = parser.parse_args()
@@ -163,8 +176,11 @@ def main() -> None:
     if arguments.limit:
         training = training[: arguments.limit]
         validation = validation[: max(50, arguments.limit // 10)]
+    untitled = random.Random(arguments.seed + 1)
     if arguments.titles == "off":
         training = [without_titles(question) for question in training]
+    else:
+        training = [untitled_sometimes(q, arguments.title_dropout, untitled) for q in training]
     rng = random.Random(arguments.seed)
     pairs = [
         pair
@@ -191,6 +207,8 @@ def main() -> None:
             taught = with_lookalikes(taught, taught_articles)
         if arguments.titles == "off":
             taught = [without_titles(question) for question in taught]
+        else:
+            taught = [untitled_sometimes(q, arguments.title_dropout, untitled) for q in taught]
         for n, question in enumerate(taught):
             taught_pairs.extend(train_pairs(tokenizer, question, chosen[n % len(chosen)]))
         training.extend(taught)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from bot.evaluation.metrics import QuestionResult
+from bot.evaluation.questions import Kind
 
 MOST_ABSTAINED_OF_ANSWERABLE = 0.05
 
@@ -19,6 +20,7 @@ class Calibration:
     answer: float
     objective: str
     support: float | None
+    relevance: float = 0.0
 
 
 def calibrate_thresholds(
@@ -35,6 +37,9 @@ def calibrate_thresholds(
     Support threshold: over the further sentences the answerable questions put forward (2nd and on),
     the threshold with the best F1 of "this sentence holds the evidence", and never below the answer
     threshold (a further citation must answer in its own right).
+
+    Relevance threshold: on the first cut's best score, midway between the off-topic questions' highest
+    and the answerable questions' lowest; 0 (every question read) where they overlap.
     """
     modes = {result.mode for result in results}
     if len(modes) != 1:
@@ -63,7 +68,22 @@ def calibrate_thresholds(
         f"{answered(best[0]):.1%} answered, {abstained(best[0]):.1%} abstained"
     )
     support = _support(results)
-    return Calibration(answer=best[0], objective=objective, support=None if support is None else max(support, best[0]))
+    return Calibration(
+        answer=best[0],
+        objective=objective,
+        support=None if support is None else max(support, best[0]),
+        relevance=_relevance(results),
+    )
+
+
+def _relevance(results: Sequence[QuestionResult]) -> float:
+    answerable = [r.first_cut_best for r in results if r.question.answerable and r.first_cut_best is not None]
+    off_topic = [
+        r.first_cut_best for r in results if r.question.kind is Kind.OFF_TOPIC and r.first_cut_best is not None
+    ]
+    if not answerable or not off_topic or max(off_topic) >= min(answerable):
+        return 0.0
+    return round((max(off_topic) + min(answerable)) / 2, 4)
 
 
 def _support(results: Sequence[QuestionResult]) -> float | None:

@@ -43,6 +43,8 @@ class QuestionResult:
     """The score of each read passage's best sentence, best first, cited or not (for the support threshold)."""
     read_hits: tuple[bool, ...] = ()
     """Whether each of those sentences holds an evidence string."""
+    first_cut_best: float | None = None
+    """The first cut's best sentence score, read or not (for the relevance threshold)."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def question_result(question: EvalQuestion, mode: RetrievalMode, trace: Trace, s
         seconds=seconds,
         read_scores=tuple(passage.score for passage in trace.read),
         read_hits=tuple(is_hit(passage.sentence.text, question.evidence) for passage in trace.read),
+        first_cut_best=max((sentence.first_cut for sentence in trace.judged), default=None),
     )
 
 

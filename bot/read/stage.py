@@ -49,10 +49,17 @@ class ReadResult:
 
 
 def read_passages(
-    query: Query, passages: tuple[RetrievedPassage, ...], scorer: LinearScorer, reader: SentenceReader | None
+    query: Query,
+    passages: tuple[RetrievedPassage, ...],
+    scorer: LinearScorer,
+    reader: SentenceReader | None,
+    relevance: float = 0.0,
 ) -> ReadResult:
     """Each passage with a judged sentence, best first: the reader's probability where it read one,
-    else the first cut's. Passages of which the reader read nothing are left out when it read."""
+    else the first cut's. Passages of which the reader read nothing are left out when it read.
+
+    When the first cut's best sentence is below ``relevance`` the question is off-topic: the reader
+    reads nothing and no passage is kept (a reader can find an answer's shape in any sentence)."""
     if not query.terms:
         return ReadResult((), ())  # no word that carries meaning ("why?" outside a thread): nothing to look for
     found = candidates(query, passages)
@@ -63,6 +70,8 @@ def read_passages(
         JudgedSentence(candidate.passage.chunk_id, candidate.sentence, float(score), None)
         for candidate, score in zip(found, first_cut, strict=True)
     ]
+    if reader is not None and float(first_cut.max()) < relevance:
+        return ReadResult((), tuple(sorted(judged, key=lambda j: -j.first_cut)))
     if reader is not None:
         chosen = _to_read(found, first_cut)
         readings = reader.read(query.text, [_with_context(found[i]) for i in chosen])  # with its thread

@@ -3,9 +3,11 @@
 - ``answer``: the best citation must reach it, or the reply abstains (CITEBOT_MIN_SCORE overrides it);
 - ``support``: a 2nd or 3rd citation is shown when it reaches this on its own;
 - ``answer_words``: the reader's answer words open the reply, and are marked, when their span
-  confidence reaches it.
+  confidence reaches it;
+- ``relevance``: the first cut's best sentence must reach it for the reader to read at all: below it
+  no sentence of the articles touches the question (off-topic), however a sentence might read.
 
-``citebot eval eval/dev.jsonl`` fits ``answer`` and ``support``; ``training/calibrate_reader.py``
+``citebot eval eval/dev.jsonl`` fits ``answer``, ``support`` and ``relevance``; ``training/calibrate_reader.py``
 fits ``answer_words``. The engine, ``citebot stats`` and the build record all read them here.
 """
 
@@ -20,6 +22,8 @@ from bot.settings import Settings
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 JUDGES = ("reader", "first_cut")
+OPTIONAL = {"answer_words": 1.0, "relevance": 0.0}
+"""What a file without these entries means: no answer words, every question read."""
 RESTORE_HINT = "Restore it with `git checkout -- bot/read/thresholds.json` (or reinstall citebot)."
 
 
@@ -32,6 +36,7 @@ class Thresholds:
     """Where ``answer`` came from: "CITEBOT_MIN_SCORE" or the file and its judge."""
     objective: str = ""
     """Which calibration objective ``answer`` met when it was fitted."""
+    relevance: float = 0.0
 
 
 def load_thresholds(judge: str, min_score: float | None = None, path: Path | None = None) -> Thresholds:
@@ -43,8 +48,8 @@ def load_thresholds(judge: str, min_score: float | None = None, path: Path | Non
     if not isinstance(entry, dict):
         raise ModelError(f"The thresholds file {path.name} has no thresholds for the {judge}. {RESTORE_HINT}")
     values: dict[str, float] = {}
-    for name in ("answer", "support", "answer_words"):
-        value = entry.get(name, 1.0 if name == "answer_words" else None)
+    for name in ("answer", "support", "answer_words", "relevance"):
+        value = entry.get(name, OPTIONAL.get(name))
         if not isinstance(value, int | float) or not _probability(value):
             raise ModelError(
                 f"The thresholds file {path.name} gives {judge}.{name} = {value!r}; it must be a number from 0 "

@@ -63,6 +63,8 @@ def render_report(report: EvalReport) -> str:
             f"objective {report.calibration.objective}",
             "support threshold for further citations: "
             + ("none (no further sentence held evidence)" if support is None else f"{support:.4g}"),
+            "relevance threshold on the first cut's best sentence (below it a question is off-topic, unread): "
+            + (f"{report.calibration.relevance:.4g}" if report.calibration.relevance else "none (off-topic overlaps)"),
         ]
     return "\n".join(lines)
 
@@ -104,6 +106,7 @@ def report_dict(report: EvalReport) -> dict[str, object]:
             "answer": report.calibration.answer,
             "objective": report.calibration.objective,
             "support": report.calibration.support,
+            "relevance": report.calibration.relevance,
         },
         "modes": {
             mode_name(m.mode): {

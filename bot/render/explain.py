@@ -43,6 +43,11 @@ def outcome(explained: Explained) -> str:
     trace, threshold = explained.trace, explained.thresholds.answer
     best = trace.read[0] if trace.read else None
     if best is None:
+        if trace.judged and trace.judged[0].first_cut < explained.thresholds.relevance:
+            return (
+                f"abstained: off-topic, the first cut's best {trace.judged[0].first_cut:.2f} < relevance "
+                f"{explained.thresholds.relevance:.2f}, so nothing was read"
+            )
         found = "no passage was found" if not trace.retrieved else "no sentence of the passages found could be judged"
         return f"abstained: {found}"
     if trace.answer.answered:
@@ -98,6 +103,7 @@ def explain_record(explained: Explained) -> dict[str, object]:
                 "answer": thresholds.answer,
                 "support": thresholds.support,
                 "answer_words": thresholds.answer_words,
+                "relevance": thresholds.relevance,
                 "source": thresholds.source,
             },
             "retrieved": [
