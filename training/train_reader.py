@@ -84,7 +84,7 @@ def bf16_is_fast(device: torch.device) -> bool:
 
 
 def untitled_sometimes(question: Question, share: float, rng: random.Random) -> Question:
-    """``question`` without its titles ``share`` of the time (title dropout)."""
+    """``question`` without its titles ``share`` of the time (title dropout; 1.0 for ``--titles off``)."""
     return without_titles(question) if share and rng.random() < share else question
 
 
@@ -140,8 +140,7 @@ def main() -> None:
         "--title-dropout",
         type=float,
         default=0.0,
-        help="this share of questions is read without titles, so that the title-less verdict stays in the "
-        "model's range (the reply gates on both readings)",
+        help="this share of questions is read without titles (title dropout: the sentence must answer on its own)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where the model goes (default: the shipped one)")
@@ -177,10 +176,8 @@ def main() -> None:
         training = training[: arguments.limit]
         validation = validation[: max(50, arguments.limit // 10)]
     untitled = random.Random(arguments.seed + 1)
-    if arguments.titles == "off":
-        training = [without_titles(question) for question in training]
-    else:
-        training = [untitled_sometimes(q, arguments.title_dropout, untitled) for q in training]
+    untitled_share = 1.0 if arguments.titles == "off" else arguments.title_dropout
+    training = [untitled_sometimes(q, untitled_share, untitled) for q in training]
     rng = random.Random(arguments.seed)
     pairs = [
         pair
@@ -205,10 +202,7 @@ def main() -> None:
             taught = with_elsewhere(taught, taught_articles)
         if "title" in chosen:
             taught = with_lookalikes(taught, taught_articles)
-        if arguments.titles == "off":
-            taught = [without_titles(question) for question in taught]
-        else:
-            taught = [untitled_sometimes(q, arguments.title_dropout, untitled) for q in taught]
+        taught = [untitled_sometimes(q, untitled_share, untitled) for q in taught]
         for n, question in enumerate(taught):
             taught_pairs.extend(train_pairs(tokenizer, question, chosen[n % len(chosen)]))
         training.extend(taught)
