@@ -46,6 +46,7 @@ class Question:
     title: str = ""  # the article's, which the reader sees with every candidate
     elsewhere: tuple[ReaderCandidate, ...] = ()  # negatives from other articles (``with_elsewhere``)
     lookalike: tuple[ReaderCandidate, ...] = ()  # negatives under a title like the question (``with_lookalikes``)
+    swapped: str = ""  # the question with a name or number swapped, which its answer does not answer (``swaps.py``)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,13 @@ def train_pairs(tokenizer, question: Question, kind: str) -> list[Pair]:
     sentence, and one negative of ``kind``: the paragraph sentence sharing most question words
     ("paragraph"), the other paragraph's on-topic sentence ("article") or another article's sentence
     sharing most question words ("elsewhere": the same kind of fact about another subject, which only
-    the title may tell apart)."""
+    the title may tell apart), or the answering sentence itself against the question with one of its
+    names or numbers swapped ("swap": it names the same things but no longer answers)."""
     first = [question.answers[0][0]] if question.answers else []
     hardest = hardest_in_paragraph(question)
+    if kind == "swap" and question.swapped and first:
+        twin = replace(question, text=question.swapped, answers=())
+        return encoded_pairs(tokenizer, question, first, []) + encoded_pairs(tokenizer, twin, first, [])
     if kind == "elsewhere" and question.elsewhere:
         return encoded_pairs(tokenizer, question, first, list(question.elsewhere[:1]))
     if kind == "title" and question.lookalike:

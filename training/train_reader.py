@@ -61,6 +61,7 @@ from training.data import (  # noqa: E402
     without_titles,
 )
 from training.network import ReaderNetwork, batches, export, tensors  # noqa: E402
+from training.swaps import with_swaps  # noqa: E402
 
 OUTPUT = ROOT / "bot" / "read" / "model"
 WORK = ROOT / "training" / ".work"
@@ -110,7 +111,8 @@ def main() -> None:
         "--train-negatives",
         default="paragraph,article,elsewhere",
         help="the negatives train questions get, in turn (paragraph, article, elsewhere, title: another "
-        "article under a title sharing the question's words); one kind alone is an ablation",
+        "article under a title sharing the question's words; swap: the answering sentence against the question "
+        "with a name or number swapped); one kind alone is an ablation",
     )
     parser.add_argument("--train-questions", type=int, default=24000, help="use this many train questions (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
@@ -195,13 +197,15 @@ def main() -> None:
         if arguments.limit:
             taught = taught[: arguments.limit]
         chosen = tuple(arguments.train_negatives.split(","))
-        unknown = set(chosen) - {"paragraph", "article", "elsewhere", "title"}
+        unknown = set(chosen) - {"paragraph", "article", "elsewhere", "title", "swap"}
         if unknown:
             parser.error(f"--train-negatives: unknown kinds {sorted(unknown)}")
         if "elsewhere" in chosen:
             taught = with_elsewhere(taught, taught_articles)
         if "title" in chosen:
             taught = with_lookalikes(taught, taught_articles)
+        if "swap" in chosen:
+            taught = with_swaps(taught, taught_articles, arguments.seed)
         taught = [untitled_sometimes(q, untitled_share, untitled) for q in taught]
         for n, question in enumerate(taught):
             taught_pairs.extend(train_pairs(tokenizer, question, chosen[n % len(chosen)]))
