@@ -3,8 +3,9 @@
 The abstention threshold is fitted on the 44 answerable questions of ``eval/dev.jsonl`` (at most 5 %
 abstained: the 3rd-lowest confidence), so it moves with one or two questions, and two readers compared
 at their own fitted thresholds are mostly compared at different operating points. This asks every
-question of ``eval/dev.jsonl`` and ``eval/test.jsonl`` with each reader and read count (hybrid mode,
-the shipped read stage otherwise) and prints, without any fitted threshold:
+question of ``eval/dev.jsonl`` and ``eval/test.jsonl`` (``--sets``; ``eval/holdout.jsonl`` is the largest
+and is for this comparison only) with each reader and read count (hybrid mode, the shipped read stage
+otherwise) and prints, without any fitted threshold:
 
 - AUROC of the answer's confidence, answerable against unanswerable questions;
 - hit@1 when forced to answer every answerable question;
@@ -14,6 +15,7 @@ the shipped read stage otherwise) and prints, without any fitted threshold:
   the reader did not read, or in no retrieved passage.
 
     python benchmarks/operating_points.py --readers bot/read/model training/.work/run3/model --read 6 10
+    python benchmarks/operating_points.py --readers bot/read/model training/.work/run5/model --sets holdout
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readers", type=Path, nargs="+", default=[REPO / "bot" / "read" / "model"])
     parser.add_argument("--read", type=int, nargs="+", default=[stage.READ_CANDIDATES], help="read counts")
+    parser.add_argument("--sets", nargs="+", default=["dev", "test"], help="question sets of eval/ (e.g. holdout)")
     args = parser.parse_args()
     shipped = stage.READ_CANDIDATES
     with tempfile.TemporaryDirectory() as work:
@@ -102,7 +105,7 @@ def main() -> None:
             engine = Engine.open(settings, reader=Reader(folder))
             for count in args.read:
                 stage.READ_CANDIDATES = count
-                for name in ("dev", "test"):
+                for name in args.sets:
                     questions = load_questions(REPO / "eval" / f"{name}.jsonl")
                     outcomes = [outcome(engine, question) for question in questions]
                     print(f"{folder} read {count} {name}: {report(outcomes)}", flush=True)

@@ -12,7 +12,7 @@ from bot.answer import fold_case_and_space
 from bot.evaluation.questions import EvalQuestion, Kind, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("dev", "test")
+PARTS = ("dev", "test", "holdout")
 
 
 def part(name: str) -> tuple[EvalQuestion, ...]:
@@ -62,6 +62,14 @@ def test_the_sets_are_large_enough_and_split_about_40_60() -> None:
     assert sum(not question.answerable for question in everything) >= 15
     assert 0.3 <= len(dev) / len(everything) <= 0.5
     assert not {q.question for q in dev} & {q.question for q in test}, "a question is in both parts"
+
+
+def test_the_holdout_set_is_the_largest_and_shares_no_question_with_dev_or_test() -> None:
+    holdout = part("holdout")
+    assert sum(question.answerable for question in holdout) >= 150
+    assert sum(question.kind is Kind.NEAR_TOPIC for question in holdout) >= 50
+    asked = {fold_case_and_space(q.question) for q in part("dev") + part("test")}
+    assert not {fold_case_and_space(q.question) for q in holdout} & asked
 
 
 def test_the_wikinews_articles_are_all_asked_about_and_some_questions_need_two() -> None:
