@@ -1,0 +1,93 @@
+"""Try a trained reader as citebot would ship it, then put the shipped one back.
+
+    python training/try_reader.py training/.work/run4/model [--slow]
+
+``benchmarks/operating_points.py`` compares readers at matched answered rates; this answers the other
+question, "what would a user get if this one shipped?". It copies the candidate into ``bot/read/model``,
+adopts its ``answer_words`` threshold (fitted by ``calibrate_reader.py`` at the end of training), fits
+``answer``, ``support`` and ``relevance`` with ``citebot eval eval/dev.jsonl`` as a release would, prints
+``citebot eval`` on the test and holdout questions and, with ``--slow``, the real-model tests. Whatever
+happens, the shipped model and ``bot/read/thresholds.json`` are restored byte for byte at the end; with
+``--keep`` they are not, which is how a candidate is adopted (then commit the folder and thresholds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.read.reader import MODEL_FILE, MODEL_FOLDER, SETTINGS_FILE, TOKENIZER_FILE  # noqa: E402
+from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
+
+MODEL_FILES = (MODEL_FILE, SETTINGS_FILE, TOKENIZER_FILE)
+CITEBOT = Path(sys.executable).with_name("citebot")
+
+
+def adopt(candidate: Path) -> dict[str, object]:
+    """Copy the candidate in and fit every threshold for it; returns the reader's new thresholds."""
+    for name in MODEL_FILES:
+        shutil.copy2(candidate / name, MODEL_FOLDER / name)
+    settings = json.loads((candidate / SETTINGS_FILE).read_text(encoding="utf-8"))
+    _update_thresholds(answer_words=settings["validation"]["answer_words_threshold"])
+    report = subprocess.run(
+        [str(CITEBOT), "eval", "eval/dev.jsonl", "--json"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    fitted = json.loads(report.stdout)["calibration"]
+    return _update_thresholds(
+        answer=round(fitted["answer"], 4),
+        support=round(fitted["support"], 4),
+        objective=fitted["objective"],
+        relevance=fitted["relevance"],
+    )
+
+
+def _update_thresholds(**values: object) -> dict[str, object]:
+    thresholds = json.loads(THRESHOLDS_FILE.read_text(encoding="utf-8"))
+    thresholds["reader"].update(values)
+    THRESHOLDS_FILE.write_text(json.dumps(thresholds, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dict(thresholds["reader"])
+
+
+def measure(slow: bool) -> None:
+    for questions in ("eval/test.jsonl", "eval/holdout.jsonl"):
+        subprocess.run([str(CITEBOT), "eval", questions], cwd=ROOT, check=True)
+    if slow:
+        subprocess.run([sys.executable, "-m", "pytest", "-m", "slow", "-q", "-p", "no:cacheprovider"], cwd=ROOT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidate", type=Path, help="a folder written by train_reader.py --output")
+    parser.add_argument("--slow", action="store_true", help="also run the real-model tests with it")
+    parser.add_argument("--keep", action="store_true", help="leave the candidate and its thresholds in place")
+    args = parser.parse_args()
+    missing = [name for name in MODEL_FILES if not (args.candidate / name).is_file()]
+    if missing:
+        sys.exit(f"try_reader: {args.candidate} lacks {', '.join(missing)}; give a folder train_reader.py wrote")
+    print("command: python training/try_reader.py " + " ".join(sys.argv[1:]), flush=True)
+    with tempfile.TemporaryDirectory() as backup:
+        saved = Path(backup)
+        for name in MODEL_FILES:
+            shutil.copy2(MODEL_FOLDER / name, saved / name)
+        shutil.copy2(THRESHOLDS_FILE, saved / THRESHOLDS_FILE.name)
+        try:
+            print("thresholds fitted on eval/dev.jsonl:", json.dumps(adopt(args.candidate), ensure_ascii=False))
+            measure(args.slow)
+        finally:
+            if not args.keep:
+                for name in MODEL_FILES:
+                    shutil.copy2(saved / name, MODEL_FOLDER / name)
+                shutil.copy2(saved / THRESHOLDS_FILE.name, THRESHOLDS_FILE)
+                print("restored the shipped reader and thresholds", flush=True)
+
+
+if __name__ == "__main__":
+    main()
