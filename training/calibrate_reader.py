@@ -140,10 +140,16 @@ def calibrate(model: Path, thresholds: Path | None) -> dict[str, float]:
     settings["validation"] = figures
     settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     if thresholds is not None:
-        fitted = json.loads(thresholds.read_text(encoding="utf-8"))
-        fitted["reader"]["answer_words"] = figures["answer_words_threshold"]
-        thresholds.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        set_reader_thresholds(thresholds, answer_words=figures["answer_words_threshold"])
     return figures
+
+
+def set_reader_thresholds(path: Path, **values: object) -> dict[str, object]:
+    """Write ``values`` into the reader's entry of a thresholds file, the rest untouched; returns the entry."""
+    fitted = json.loads(path.read_text(encoding="utf-8"))
+    fitted["reader"].update(values)
+    path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dict(fitted["reader"])
 
 
 def main() -> None:

@@ -26,34 +26,33 @@ sys.path.insert(0, str(ROOT))
 
 from bot.read.reader import MODEL_FILE, MODEL_FOLDER, SETTINGS_FILE, TOKENIZER_FILE  # noqa: E402
 from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
+from training.calibrate_reader import set_reader_thresholds  # noqa: E402
 
 MODEL_FILES = (MODEL_FILE, SETTINGS_FILE, TOKENIZER_FILE)
 CITEBOT = Path(sys.executable).with_name("citebot")
 
 
+def copy_reader(source: Path, target: Path) -> None:
+    for name in MODEL_FILES:
+        shutil.copy2(source / name, target / name)
+
+
 def adopt(candidate: Path) -> dict[str, object]:
     """Copy the candidate in and fit every threshold for it; returns the reader's new thresholds."""
-    for name in MODEL_FILES:
-        shutil.copy2(candidate / name, MODEL_FOLDER / name)
+    copy_reader(candidate, MODEL_FOLDER)
     settings = json.loads((candidate / SETTINGS_FILE).read_text(encoding="utf-8"))
-    _update_thresholds(answer_words=settings["validation"]["answer_words_threshold"])
+    set_reader_thresholds(THRESHOLDS_FILE, answer_words=settings["validation"]["answer_words_threshold"])
     report = subprocess.run(
         [str(CITEBOT), "eval", "eval/dev.jsonl", "--json"], cwd=ROOT, check=True, capture_output=True, text=True
     )
     fitted = json.loads(report.stdout)["calibration"]
-    return _update_thresholds(
+    return set_reader_thresholds(
+        THRESHOLDS_FILE,
         answer=round(fitted["answer"], 4),
         support=round(fitted["support"], 4),
         objective=fitted["objective"],
         relevance=fitted["relevance"],
     )
-
-
-def _update_thresholds(**values: object) -> dict[str, object]:
-    thresholds = json.loads(THRESHOLDS_FILE.read_text(encoding="utf-8"))
-    thresholds["reader"].update(values)
-    THRESHOLDS_FILE.write_text(json.dumps(thresholds, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return dict(thresholds["reader"])
 
 
 def measure(slow: bool) -> None:
@@ -75,16 +74,14 @@ def main() -> None:
     print("command: python training/try_reader.py " + " ".join(sys.argv[1:]), flush=True)
     with tempfile.TemporaryDirectory() as backup:
         saved = Path(backup)
-        for name in MODEL_FILES:
-            shutil.copy2(MODEL_FOLDER / name, saved / name)
+        copy_reader(MODEL_FOLDER, saved)
         shutil.copy2(THRESHOLDS_FILE, saved / THRESHOLDS_FILE.name)
         try:
             print("thresholds fitted on eval/dev.jsonl:", json.dumps(adopt(args.candidate), ensure_ascii=False))
             measure(args.slow)
         finally:
             if not args.keep:
-                for name in MODEL_FILES:
-                    shutil.copy2(saved / name, MODEL_FOLDER / name)
+                copy_reader(saved, MODEL_FOLDER)
                 shutil.copy2(saved / THRESHOLDS_FILE.name, THRESHOLDS_FILE)
                 print("restored the shipped reader and thresholds", flush=True)
 
