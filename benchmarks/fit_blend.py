@@ -2,16 +2,19 @@
 
 The reader judges a sentence by its words, its two neighbours and its article's title; the first cut
 also knows how well the whole passage matched the question. This fits a blend of the two logits like
-the first cut is fitted (softmax over each question's read sentences, so the hit ranks first) and
-prints hit@1 among the read sentences for the reader alone and for the blend. The read stage ranks by
-the reader alone; ship a blend only where this shows it pays on the held-out news questions.
+the first cut is fitted (softmax over each question's read sentences, so the hit ranks first), then a
+logistic calibration of the blended score over every read sentence (the probability that it answers,
+as the reader's own), and prints hit@1 among the read sentences for the reader alone and for the
+blend. With ``--write`` it keeps the blend in the reader's ``reader.json`` (``bot/read/blend.py``),
+where the read stage ranks and gates by it; write one only where this shows it pays on the news
+questions, and refit the thresholds after (``training/try_reader.py`` does both).
 
 Fitted on data the reader never learnt from: the last SQuAD v1.1 train articles, which
 ``training/train_reader.py`` never teaches (``training.data.UNTAUGHT_TRAIN_ARTICLES``). Reported on
-the fit data and, held out, on ``eval/test.jsonl`` and ``eval/dev.jsonl`` (never fitted on: the reader
-trained on it).
+the fit data and, held out, on ``eval/dev.jsonl`` (never fitted on: the reader trained on it),
+``eval/test.jsonl`` and ``eval/holdout.jsonl``.
 
-    python benchmarks/fit_blend.py --limit 800
+    python benchmarks/fit_blend.py --limit 800 [--reader FOLDER] [--write]
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import shlex
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,17 +38,14 @@ from benchmarks.fit_scorer import Candidates, best_candidates, fit_ranking  # no
 from bot.engine import Engine  # noqa: E402
 from bot.evaluation.metrics import is_hit  # noqa: E402
 from bot.pipeline import build_index  # noqa: E402
+from bot.read.blend import Blend, logit  # noqa: E402
+from bot.read.reader import MODEL_FOLDER, SETTINGS_FILE, Reader  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from training.data import UNTAUGHT_TRAIN_ARTICLES  # noqa: E402
 
 TRAIN_SET = REPO.parent / "shared" / "bench" / "train-v1.1.json.gz"
 WORK = Path("/tmp/citebot-blend")
-EDGE = 1e-6
-
-
-def logit(probability: float) -> float:
-    clipped = min(max(probability, EDGE), 1 - EDGE)
-    return math.log(clipped / (1 - clipped))
+NEWS_SETS = ("dev.jsonl", "test.jsonl", "holdout.jsonl")
 
 
 def squad_module():
@@ -64,9 +64,9 @@ def collect(engine: Engine, questions: list[dict]) -> Candidates:
     for number, question in enumerate(questions):
         evidence = question.get("evidence") or []
         for judged in engine.trace(question["question"]).judged:
-            if judged.probability is None:
+            if judged.reader is None:
                 continue
-            features.append((logit(judged.probability), logit(judged.first_cut)))
+            features.append((logit(judged.reader), logit(judged.first_cut)))
             labels.append(1.0 if evidence and is_hit(judged.sentence.text, evidence) else 0.0)
             owner.append(number)
             answerable.append(bool(evidence))
@@ -91,6 +91,22 @@ def separation(weights: np.ndarray, data: Candidates) -> str:
     return f"{roc_auc_score(answerable, tops):.3f}"
 
 
+def calibrated(weights: np.ndarray, data: Candidates) -> Blend:
+    """The ranking weights scaled, and offset, so the blend estimates P(this read sentence answers)."""
+    model = LogisticRegression(C=1e6, max_iter=1000).fit((data.features @ weights).reshape(-1, 1), data.labels > 0)
+    scale, offset = float(model.coef_[0][0]), float(model.intercept_[0])
+    return Blend(reader=round(scale * weights[0], 4), first_cut=round(scale * weights[1], 4), offset=round(offset, 4))
+
+
+def write_blend(folder: Path, blend: Blend, command: str) -> None:
+    """Keep ``blend`` in the reader's ``reader.json``, with the command that fitted it."""
+    path = folder / SETTINGS_FILE
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    settings["blend"] = blend.as_json()
+    settings["blend_command"] = command
+    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
 def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -99,22 +115,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=1500, help="SQuAD train questions, spread over the articles")
     parser.add_argument("--work", type=Path, default=WORK, help="where the untaught articles' index goes")
+    parser.add_argument("--reader", type=Path, default=MODEL_FOLDER, help="the reader's folder (a candidate's)")
+    parser.add_argument("--write", action="store_true", help="keep the fitted blend in the reader's reader.json")
     args = parser.parse_args()
     squad = squad_module()
     articles = squad.load_squad(TRAIN_SET)[-UNTAUGHT_TRAIN_ARTICLES:]
     documents, questions_path, count = squad.convert(articles, args.work, args.limit)
     settings = Settings(documents=documents, index=args.work / "index", _env_file=None)  # type: ignore[call-arg]
-    engine = squad.open_engine(settings, args.work / "built-from", rebuild=False)
+    reader = Reader(args.reader)
+    built = squad.open_engine(settings, args.work / "built-from", rebuild=False)
+    engine = Engine.open(settings, built.embedder, reader)
     fitted_on = collect(engine, load_jsonl(questions_path))
     with tempfile.TemporaryDirectory() as work:
         shipped = Settings(documents=REPO / "documents", index=Path(work) / "index", _env_file=None)  # type: ignore[call-arg]
         build_index(shipped)
-        news = Engine.open(shipped)
-        held_out = {name: collect(news, load_jsonl(REPO / "eval" / name)) for name in ("dev.jsonl", "test.jsonl")}
+        news = Engine.open(shipped, reader=reader)
+        held_out = {name: collect(news, load_jsonl(REPO / "eval" / name)) for name in NEWS_SETS}
 
     weights = fit_ranking(fitted_on)
-    print("command:", shlex.join(["python", *sys.argv]))
-    print(f"{count} untaught SQuAD train questions; blend weights reader {weights[0]:.3f}, first cut {weights[1]:.3f}")
+    blend = calibrated(weights, fitted_on)
+    command = shlex.join(["python", *sys.argv])
+    print("command:", command)
+    print(f"{count} untaught SQuAD train questions; blend {blend.as_json()}")
     reader_alone = np.array([1.0, 0.0])
     for name, data in (("SQuAD train, untaught (fitted on)", fitted_on), *held_out.items()):
         print(
@@ -122,6 +144,9 @@ def main() -> None:
             f"blend {hit_at_1(weights, data):.3f}; AUROC answerable vs not: reader alone "
             f"{separation(reader_alone, data)}, blend {separation(weights, data)}"
         )
+    if args.write:
+        write_blend(args.reader, blend, command)
+        print(f"wrote the blend into {args.reader / SETTINGS_FILE}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ class KeywordReader:
     sentence without the keywords gets 0.01, a clear "no" under any threshold calibration picks.
     Deterministic and instant, so the read stage's plumbing is tested without the model."""
 
+    blend = None
+    """Judges alone, as a reader whose reader.json has no blend."""
+
     def __init__(self, *keywords: str) -> None:
         self.keywords = tuple(keyword.casefold() for keyword in keywords)
         self.read_calls: list[tuple[str, int]] = []

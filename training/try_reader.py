@@ -1,14 +1,16 @@
 """Try a trained reader as citebot would ship it, then put the shipped one back.
 
-    python training/try_reader.py training/.work/run4/model [--slow]
+    python training/try_reader.py training/.work/run4/model [--blend] [--slow]
 
 ``benchmarks/operating_points.py`` compares readers at matched answered rates; this answers the other
 question, "what would a user get if this one shipped?". It copies the candidate into ``bot/read/model``,
-adopts its ``answer_words`` threshold (fitted by ``calibrate_reader.py`` at the end of training), fits
-``answer``, ``support`` and ``relevance`` with ``citebot eval eval/dev.jsonl`` as a release would, prints
-``citebot eval`` on the test and holdout questions and, with ``--slow``, the real-model tests. Whatever
-happens, the shipped model and ``bot/read/thresholds.json`` are restored byte for byte at the end; with
-``--keep`` they are not, which is how a candidate is adopted (then commit the folder and thresholds).
+adopts its ``answer_words`` threshold (fitted by ``calibrate_reader.py`` at the end of training), with
+``--blend`` fits how the read stage weighs it against the first cut (``benchmarks/fit_blend.py --write``,
+on SQuAD train articles it never learnt from; a few minutes), fits ``answer``, ``support`` and
+``relevance`` with ``citebot eval eval/dev.jsonl`` as a release would, prints ``citebot eval`` on the
+test and holdout questions and, with ``--slow``, the real-model tests. Whatever happens, the shipped
+model and ``bot/read/thresholds.json`` are restored byte for byte at the end; with ``--keep`` they are
+not, which is how a candidate is adopted (then commit the folder and thresholds).
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def copy_reader(source: Path, target: Path) -> None:
         shutil.copy2(source / name, target / name)
 
 
-def adopt(candidate: Path) -> dict[str, object]:
-    """Copy the candidate in and fit every threshold for it; returns the reader's new thresholds."""
+def adopt(candidate: Path, blend: bool) -> dict[str, object]:
+    """Copy the candidate in (and fit its blend) and fit every threshold for it; returns the reader's new thresholds."""
     copy_reader(candidate, MODEL_FOLDER)
+    if blend:
+        fit = [sys.executable, "benchmarks/fit_blend.py", "--limit", "800", "--reader", str(MODEL_FOLDER), "--write"]
+        subprocess.run(fit, cwd=ROOT, check=True)
     settings = json.loads((candidate / SETTINGS_FILE).read_text(encoding="utf-8"))
     set_reader_thresholds(THRESHOLDS_FILE, answer_words=settings["validation"]["answer_words_threshold"])
     report = subprocess.run(
@@ -65,6 +70,7 @@ def measure(slow: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidate", type=Path, help="a folder written by train_reader.py --output")
+    parser.add_argument("--blend", action="store_true", help="fit its blend with the first cut first")
     parser.add_argument("--slow", action="store_true", help="also run the real-model tests with it")
     parser.add_argument("--keep", action="store_true", help="leave the candidate and its thresholds in place")
     args = parser.parse_args()
@@ -77,7 +83,8 @@ def main() -> None:
         copy_reader(MODEL_FOLDER, saved)
         shutil.copy2(THRESHOLDS_FILE, saved / THRESHOLDS_FILE.name)
         try:
-            print("thresholds fitted on eval/dev.jsonl:", json.dumps(adopt(args.candidate), ensure_ascii=False))
+            thresholds = adopt(args.candidate, args.blend)
+            print("thresholds fitted on eval/dev.jsonl:", json.dumps(thresholds, ensure_ascii=False))
             measure(args.slow)
         finally:
             if not args.keep:

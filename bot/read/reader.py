@@ -18,6 +18,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.onnx_session import cpu_session
+from bot.read.blend import Blend
 from bot.read.encoding import ReaderCandidate, encode_pairs, load_tokenizer
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class _Loaded:
     calibration: Calibration
     titles: bool
     """Whether the model learnt with article titles (``reader.json``); an older one reads without them."""
+    blend: Blend | None
+    """How the read stage weighs this model's verdict against the first cut's (``bot/read/blend.py``)."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,18 @@ class Reader:
             settings = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
             calibration = Calibration(**settings["calibration"])
             titles = settings.get("titles", False) is True
+            blend = Blend.from_json(settings["blend"]) if "blend" in settings else None
             tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
             session = cpu_session(self.folder / MODEL_FILE)
         except FileNotFoundError as error:
             raise ModelError(f"The reading model is missing ({error.filename}). {RESTORE_HINT}") from None
         except Exception as error:  # onnxruntime and json raise many kinds for a damaged file
             raise ModelError(f"The reading model in {self.folder} is damaged ({error}). {RESTORE_HINT}") from None
-        return _Loaded(session, tokenizer, calibration, titles)
+        return _Loaded(session, tokenizer, calibration, titles, blend)
+
+    @property
+    def blend(self) -> Blend | None:
+        return self._load().blend
 
     def check(self) -> None:
         """Load now, so a missing or damaged model is reported before the first question."""

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.models import Passage, Sentence, Span
+from bot.read.blend import Blend
 from bot.read.encoding import ReaderCandidate
 from bot.read.features import Candidate, candidates
 from bot.read.linear import LinearScorer
@@ -26,6 +27,9 @@ READ_CANDIDATES = 6
 class SentenceReader(Protocol):
     def read(self, question: str, candidates: list[ReaderCandidate]) -> list[Reading]: ...
 
+    @property
+    def blend(self) -> Blend | None: ...
+
 
 @dataclass(frozen=True)
 class JudgedSentence:
@@ -35,9 +39,12 @@ class JudgedSentence:
     sentence: Sentence
     first_cut: float
     probability: float | None
-    """The reader's, where it read this sentence; None where only the first cut scored it."""
+    """The score that ranks and gates, where the reader read this sentence: its verdict weighed against
+    the first cut's by its blend (``bot/read/blend.py``), or alone; None where only the first cut scored it."""
     answer: Span | None = None
     answer_confidence: float = 0.0
+    reader: float | None = None
+    """The reader's own probability, before the blend."""
 
 
 @dataclass(frozen=True)
@@ -75,15 +82,18 @@ def read_passages(
     if reader is not None:
         chosen = _to_read(found, first_cut)
         readings = reader.read(query.text, [_with_context(found[i]) for i in chosen])  # with its thread
+        blend = reader.blend
         for i, reading in zip(chosen, readings, strict=True):
             words = _answer_words(found[i], reading)
+            first = judged[i].first_cut
             judged[i] = JudgedSentence(
                 judged[i].chunk_id,
                 judged[i].sentence,
-                judged[i].first_cut,
-                reading.probability,
+                first,
+                reading.probability if blend is None else blend.probability(reading.probability, first),
                 words,
                 reading.answer.confidence if words and reading.answer else 0.0,
+                reading.probability,
             )
     ranked = sorted(
         (j for j in judged if reader is None or j.probability is not None), key=lambda j: -_score(j)

@@ -1,9 +1,9 @@
 """``--explain``: why an answer is what it is, from the engine's ``Trace`` of the question.
 
 What retrieval found (the fused rank, and each retriever's), how every judged sentence scored (the
-first cut, and the reader's probability and answer words where it read the sentence), the threshold
-in force and which setting or file set it, and the one-line reason for the outcome. Text for a
-person, a JSON object for tools; both are pure functions of the trace.
+score that decides, the first cut's, and the reader's own probability and answer words where it read
+the sentence), the threshold in force and which setting or file set it, and the one-line reason for
+the outcome. Text for a person, a JSON object for tools; both are pure functions of the trace.
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def explain_record(explained: Explained) -> dict[str, object]:
                     "end": sentence.sentence.end,
                     "first_cut": round(sentence.first_cut, 4),
                     "probability": None if sentence.probability is None else round(sentence.probability, 4),
+                    "reader": None if sentence.reader is None else round(sentence.reader, 4),
                     "answer": (
                         {"text": sentence.answer.text, "start": sentence.answer.start, "end": sentence.answer.end}
                         if sentence.answer
@@ -160,7 +161,7 @@ def _sentence_line(sentence: JudgedSentence, documents: dict[int, str], width: i
     """One line: the score that decides, the first cut's, the reader's, then as much of the sentence (and
     of its answer words) as fits the width."""
     score = sentence.first_cut if sentence.probability is None else sentence.probability
-    reader = "-" if sentence.probability is None else f"{sentence.probability:.3f}"
+    reader = "-" if sentence.reader is None else f"{sentence.reader:.3f}"
     document = printable(documents.get(sentence.chunk_id, "?"))
     prefix = f"    {score:.3f}  {sentence.first_cut:>9.3f}  {reader:>6}  {document}: "
     room = width - visible_width(prefix)
