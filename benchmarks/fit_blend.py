@@ -95,7 +95,11 @@ def calibrated(weights: np.ndarray, data: Candidates) -> Blend:
     """The ranking weights scaled, and offset, so the blend estimates P(this read sentence answers)."""
     model = LogisticRegression(C=1e6, max_iter=1000).fit((data.features @ weights).reshape(-1, 1), data.labels > 0)
     scale, offset = float(model.coef_[0][0]), float(model.intercept_[0])
-    return Blend(reader=round(scale * weights[0], 4), first_cut=round(scale * weights[1], 4), offset=round(offset, 4))
+    return Blend(
+        reader=round(float(scale * weights[0]), 4),
+        first_cut=round(float(scale * weights[1]), 4),
+        offset=round(offset, 4),
+    )
 
 
 def write_blend(folder: Path, blend: Blend, command: str) -> None:
