@@ -28,13 +28,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.fit_scorer import Candidates, best_candidates, fit_ranking  # noqa: E402
+from benchmarks.fit_scorer import Candidates, best_candidates, fit_calibration, fit_ranking  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.evaluation.metrics import is_hit  # noqa: E402
 from bot.pipeline import build_index  # noqa: E402
@@ -93,8 +92,7 @@ def separation(weights: np.ndarray, data: Candidates) -> str:
 
 def calibrated(weights: np.ndarray, data: Candidates) -> Blend:
     """The ranking weights scaled, and offset, so the blend estimates P(this read sentence answers)."""
-    model = LogisticRegression(C=1e6, max_iter=1000).fit((data.features @ weights).reshape(-1, 1), data.labels > 0)
-    scale, offset = float(model.coef_[0][0]), float(model.intercept_[0])
+    scale, offset = fit_calibration(data.features @ weights, data.labels)
     return Blend(
         reader=round(float(scale * weights[0]), 4),
         first_cut=round(float(scale * weights[1]), 4),

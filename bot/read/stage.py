@@ -46,6 +46,11 @@ class JudgedSentence:
     reader: float | None = None
     """The reader's own probability, before the blend."""
 
+    @property
+    def score(self) -> float:
+        """What decides: the blended or reader's probability where read, else the first cut's."""
+        return self.first_cut if self.probability is None else self.probability
+
 
 @dataclass(frozen=True)
 class ReadResult:
@@ -96,7 +101,7 @@ def read_passages(
                 reading.probability,
             )
     ranked = sorted(
-        (j for j in judged if reader is None or j.probability is not None), key=lambda j: -_score(j)
+        (j for j in judged if reader is None or j.probability is not None), key=lambda j: -j.score
     )  # stable: ties keep the first cut's order
     best: dict[int, tuple[Candidate, JudgedSentence]] = {}
     by_sentence = {(c.passage.chunk_id, c.sentence.start): c for c in found}
@@ -109,7 +114,7 @@ def read_passages(
             start=candidate.passage.start,
             end=candidate.passage.end,
             text=candidate.passage.text,
-            score=_score(sentence),
+            score=sentence.score,
             sentence=sentence.sentence,
             answer=sentence.answer,
             answer_confidence=sentence.answer_confidence,
@@ -119,10 +124,6 @@ def read_passages(
     read.sort(key=lambda passage: (-passage.score, passage.chunk_id))
     unread = sorted((j for j in judged if reader is not None and j.probability is None), key=lambda j: -j.first_cut)
     return ReadResult(tuple(read), (*ranked, *unread))
-
-
-def _score(sentence: JudgedSentence) -> float:
-    return sentence.first_cut if sentence.probability is None else sentence.probability
 
 
 def _to_read(found: list[Candidate], first_cut: np.ndarray) -> list[int]:

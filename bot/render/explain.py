@@ -160,10 +160,9 @@ def log_lines(explained: Explained, seconds: float) -> tuple[str, ...]:
 def _sentence_line(sentence: JudgedSentence, documents: dict[int, str], width: int) -> str:
     """One line: the score that decides, the first cut's, the reader's, then as much of the sentence (and
     of its answer words) as fits the width."""
-    score = sentence.first_cut if sentence.probability is None else sentence.probability
     reader = "-" if sentence.reader is None else f"{sentence.reader:.3f}"
     document = printable(documents.get(sentence.chunk_id, "?"))
-    prefix = f"    {score:.3f}  {sentence.first_cut:>9.3f}  {reader:>6}  {document}: "
+    prefix = f"    {sentence.score:.3f}  {sentence.first_cut:>9.3f}  {reader:>6}  {document}: "
     room = width - visible_width(prefix)
     words = ""
     if sentence.answer:
