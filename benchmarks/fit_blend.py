@@ -40,6 +40,7 @@ from bot.pipeline import build_index  # noqa: E402
 from bot.read.blend import Blend, logit  # noqa: E402
 from bot.read.reader import MODEL_FOLDER, SETTINGS_FILE, Reader  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from training.calibrate_reader import set_reader_settings  # noqa: E402
 from training.data import UNTAUGHT_TRAIN_ARTICLES  # noqa: E402
 
 TRAIN_SET = REPO.parent / "shared" / "bench" / "train-v1.1.json.gz"
@@ -100,15 +101,6 @@ def calibrated(weights: np.ndarray, data: Candidates) -> Blend:
     )
 
 
-def write_blend(folder: Path, blend: Blend, command: str) -> None:
-    """Keep ``blend`` in the reader's ``reader.json``, with the command that fitted it."""
-    path = folder / SETTINGS_FILE
-    settings = json.loads(path.read_text(encoding="utf-8"))
-    settings["blend"] = blend.as_json()
-    settings["blend_command"] = command
-    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-
-
 def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -147,7 +139,7 @@ def main() -> None:
             f"{separation(reader_alone, data)}, blend {separation(weights, data)}"
         )
     if args.write:
-        write_blend(args.reader, blend, command)
+        set_reader_settings(args.reader, blend=blend.as_json(), blend_command=command)
         print(f"wrote the blend into {args.reader / SETTINGS_FILE}")
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from bot.read.blend import Blend
 from bot.read.reader import MODEL_FOLDER, Reader
+from training.calibrate_reader import set_reader_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,14 +52,14 @@ def test_where_the_first_cut_knows_the_answer_the_blend_weighs_it_more(fit_blend
 
 
 def test_a_written_blend_is_the_one_the_reader_loads_and_nothing_else_changes(
-    fit_blend: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "model"
     shutil.copytree(MODEL_FOLDER, folder, ignore=shutil.ignore_patterns("*.onnx"))
     before = json.loads((folder / "reader.json").read_text())
     blend = Blend(reader=0.8372, first_cut=0.7603, offset=-0.2084)
 
-    fit_blend.write_blend(folder, blend, "python benchmarks/fit_blend.py --write")
+    set_reader_settings(folder, blend=blend.as_json(), blend_command="python benchmarks/fit_blend.py --write")
 
     after = json.loads((folder / "reader.json").read_text())
     assert after == before | {"blend": blend.as_json(), "blend_command": "python benchmarks/fit_blend.py --write"}

@@ -130,18 +130,19 @@ def words_threshold(confidences: list[float], exact: list[bool], precision: floa
 def calibrate(model: Path, thresholds: Path | None) -> dict[str, float]:
     """Fit on the validation articles; write reader.json (and ``answer_words`` to ``thresholds``)."""
     figures = fit(read_validation(Reader(model)))
-    settings_path = model / SETTINGS_FILE
-    settings = json.loads(settings_path.read_text(encoding="utf-8"))
-    settings["calibration"] = {
-        "scale": figures["logit_scale"],
-        "gap_scale": figures["gap_scale"],
-        "offset": figures["offset"],
-    }
-    settings["validation"] = figures
-    settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    calibration = {"scale": figures["logit_scale"], "gap_scale": figures["gap_scale"], "offset": figures["offset"]}
+    set_reader_settings(model, calibration=calibration, validation=figures)
     if thresholds is not None:
         set_reader_thresholds(thresholds, answer_words=figures["answer_words_threshold"])
     return figures
+
+
+def set_reader_settings(model: Path, **values: object) -> None:
+    """Write ``values`` into a reader folder's ``reader.json``, the rest untouched."""
+    path = model / SETTINGS_FILE
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    settings.update(values)
+    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 def set_reader_thresholds(path: Path, **values: object) -> dict[str, object]:
