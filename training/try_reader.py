@@ -7,7 +7,7 @@ question, "what would a user get if this one shipped?". It copies the candidate 
 adopts its ``answer_words`` threshold (fitted by ``calibrate_reader.py`` at the end of training), with
 ``--blend`` fits how the read stage weighs it against the first cut (``benchmarks/fit_blend.py --write``,
 on SQuAD train articles it never learnt from; a few minutes), fits ``answer``, ``support`` and
-``relevance`` with ``citebot eval eval/dev.jsonl`` as a release would, prints ``citebot eval`` on the
+``relevance`` with ``citebot eval eval/calibration.jsonl`` as a release would, prints ``citebot eval`` on the
 test and holdout questions and, with ``--slow``, the real-model tests. Whatever happens, the shipped
 model and ``bot/read/thresholds.json`` are restored byte for byte at the end; with ``--keep`` they are
 not, which is how a candidate is adopted (then commit the folder and thresholds).
@@ -31,6 +31,8 @@ from bot.read.thresholds import THRESHOLDS_FILE  # noqa: E402
 from training.calibrate_reader import set_reader_thresholds  # noqa: E402
 
 MODEL_FILES = (MODEL_FILE, SETTINGS_FILE, TOKENIZER_FILE)
+CALIBRATION_SET = "eval/calibration.jsonl"
+"""The questions the thresholds are fitted on: never trained on (the reader learns from eval/dev.jsonl)."""
 CITEBOT = Path(sys.executable).with_name("citebot")
 
 
@@ -48,7 +50,7 @@ def adopt(candidate: Path, blend: bool) -> dict[str, object]:
     settings = json.loads((candidate / SETTINGS_FILE).read_text(encoding="utf-8"))
     set_reader_thresholds(THRESHOLDS_FILE, answer_words=settings["validation"]["answer_words_threshold"])
     report = subprocess.run(
-        [str(CITEBOT), "eval", "eval/dev.jsonl", "--json"], cwd=ROOT, check=True, capture_output=True, text=True
+        [str(CITEBOT), "eval", CALIBRATION_SET, "--json"], cwd=ROOT, check=True, capture_output=True, text=True
     )
     fitted = json.loads(report.stdout)["calibration"]
     return set_reader_thresholds(
@@ -84,7 +86,7 @@ def main() -> None:
         shutil.copy2(THRESHOLDS_FILE, saved / THRESHOLDS_FILE.name)
         try:
             thresholds = adopt(args.candidate, args.blend)
-            print("thresholds fitted on eval/dev.jsonl:", json.dumps(thresholds, ensure_ascii=False))
+            print(f"thresholds fitted on {CALIBRATION_SET}:", json.dumps(thresholds, ensure_ascii=False))
             measure(args.slow)
         finally:
             if not args.keep:

@@ -32,14 +32,18 @@ def calibrate_thresholds(
     answered (a bot that withholds answers it has is the worse failure); then as many unanswerable
     questions abstained as possible; ties go to the widest margin to the nearest score, then to the
     lower threshold; ``objective`` says what it reached. A question is taken as answered when its top
-    score reaches the threshold, as the engine decides. Use results of one mode, from a dev set.
+    score reaches the threshold, as the engine decides. Use results of one mode, on questions the
+    reader never learnt from.
 
     Support threshold: over the further sentences the answerable questions put forward (2nd and on),
     the threshold with the best F1 of "this sentence holds the evidence", and never below the answer
     threshold (a further citation must answer in its own right).
 
-    Relevance threshold: on the first cut's best score, midway between the off-topic questions' highest
-    and the answerable questions' lowest; 0 (every question read) where they overlap.
+    Relevance threshold: on the first cut's best score, midway between the answerable questions' lowest
+    and the highest off-topic question's below it: every answerable question is read, and every
+    off-topic one the first cut can tell apart is not; 0 (every question read) where none can. One
+    off-topic question that reads like the articles ("Who painted the Mona Lisa?" beside an art
+    article) is read, not allowed to switch the floor off.
     """
     modes = {result.mode for result in results}
     if len(modes) != 1:
@@ -81,9 +85,10 @@ def _relevance(results: Sequence[QuestionResult]) -> float:
     off_topic = [
         r.first_cut_best for r in results if r.question.kind is Kind.OFF_TOPIC and r.first_cut_best is not None
     ]
-    if not answerable or not off_topic or max(off_topic) >= min(answerable):
+    below = [score for score in off_topic if answerable and score < min(answerable)]
+    if not below:
         return 0.0
-    return round((max(off_topic) + min(answerable)) / 2, 4)
+    return round((max(below) + min(answerable)) / 2, 4)
 
 
 def _support(results: Sequence[QuestionResult]) -> float | None:

@@ -30,7 +30,8 @@ class EvalReport:
     """Who chose the sentences: "reader" or "first_cut" (``Engine.judge``)."""
     min_score: float
     suggested_min_score: float | None
-    """The answer threshold calibration picks on these results (hybrid). Adopt it only from a dev set."""
+    """The answer threshold calibration picks on these results (hybrid). Adopt it only from a set never
+    trained on (eval/calibration.jsonl)."""
     modes: tuple[ModeReport, ...]
     results: tuple[QuestionResult, ...]
     calibration: Calibration | None = None

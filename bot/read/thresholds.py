@@ -7,8 +7,9 @@
 - ``relevance``: the first cut's best sentence must reach it for the reader to read at all: below it
   no sentence of the articles touches the question (off-topic), however a sentence might read.
 
-``citebot eval eval/dev.jsonl`` fits ``answer``, ``support`` and ``relevance``; ``training/calibrate_reader.py``
-fits ``answer_words``. The engine, ``citebot stats`` and the build record all read them here.
+``citebot eval eval/calibration.jsonl`` fits ``answer``, ``support`` and ``relevance`` (on questions
+the reader never learnt from); ``training/calibrate_reader.py`` fits ``answer_words``. The engine,
+``citebot stats`` and the build record all read them here.
 """
 
 from __future__ import annotations

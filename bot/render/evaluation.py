@@ -59,7 +59,7 @@ def render_report(report: EvalReport) -> str:
         lines += [
             "",
             f"answer threshold that calibration picks on these questions (hybrid): {report.calibration.answer:.4g}"
-            " (adopt it from a dev set only: bot/read/thresholds.json)",
+            " (adopt it from eval/calibration.jsonl only: bot/read/thresholds.json)",
             f"objective {report.calibration.objective}",
             "support threshold for further citations: "
             + ("none (no further sentence held evidence)" if support is None else f"{support:.4g}"),
