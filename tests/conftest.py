@@ -43,11 +43,16 @@ hypothesis_settings.load_profile("citebot")
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DOCUMENTS = ROOT / "documents"
 SHIPPED_MANIFEST = Path(__file__).with_name("shipped_articles.sha256")
+# The seed article's sentences that say who denied the claims about Wagner in Libya: Russia. Gen.
+# Townsend's "Russia has denied the full extent of its involvement" follows his own words on Wagner and
+# answers "who denied" as plainly as the rest (a helper who never saw this list asked it "What has Russia
+# refused to admit, according to Townsend?" in eval/calibration.jsonl); session 11's reader quotes it first.
 DENIALS = (
     "Russia has denied the allegations",
     "Kremlin dismissed US claims",
     "Lavrov also rejected claims",
     "Russia has repeatedly rejected those claims",
+    "Russia has denied the full extent of its involvement",
 )
 # Words of one sentence of the shipped article: the hashing embedder and bm25 find it, so the fast
 # tier's first cut answers with it, well above the calibrated threshold.
