@@ -85,10 +85,11 @@ def _relevance(results: Sequence[QuestionResult]) -> float:
     off_topic = [
         r.first_cut_best for r in results if r.question.kind is Kind.OFF_TOPIC and r.first_cut_best is not None
     ]
-    below = [score for score in off_topic if answerable and score < min(answerable)]
-    if not below:
+    if not answerable:
         return 0.0
-    return round((max(below) + min(answerable)) / 2, 4)
+    lowest = min(answerable)
+    below = [score for score in off_topic if score < lowest]
+    return round((max(below) + lowest) / 2, 4) if below else 0.0
 
 
 def _support(results: Sequence[QuestionResult]) -> float | None:
