@@ -139,18 +139,21 @@ def calibrate(model: Path, thresholds: Path | None) -> dict[str, float]:
 
 def set_reader_settings(model: Path, **values: object) -> None:
     """Write ``values`` into a reader folder's ``reader.json``, the rest untouched."""
-    path = model / SETTINGS_FILE
-    settings = json.loads(path.read_text(encoding="utf-8"))
-    settings.update(values)
-    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    _update_json(model / SETTINGS_FILE, values)
 
 
 def set_reader_thresholds(path: Path, **values: object) -> dict[str, object]:
     """Write ``values`` into the reader's entry of a thresholds file, the rest untouched; returns the entry."""
-    fitted = json.loads(path.read_text(encoding="utf-8"))
-    fitted["reader"].update(values)
-    path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return dict(fitted["reader"])
+    return _update_json(path, values, entry="reader")
+
+
+def _update_json(path: Path, values: dict[str, object], entry: str | None = None) -> dict[str, object]:
+    """Update a JSON file's top level (or its ``entry``) with ``values``; returns what was updated."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    section = document if entry is None else document[entry]
+    section.update(values)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dict(section)
 
 
 def main() -> None:
