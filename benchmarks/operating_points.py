@@ -14,8 +14,13 @@ otherwise) and prints, without any fitted threshold:
 - where the right sentence was when the first quote missed it: read but ranked lower, a candidate
   the reader did not read, or in no retrieved passage.
 
+The confidence is the best citation's score as the engine gates it (its blend with the first cut, where
+the reader has one); ``--gate reader`` asks whether the reader's own verdict on that citation would
+separate better (the blend is fitted to rank, and the first cut scores near-topic questions high).
+
     python benchmarks/operating_points.py --readers bot/read/model training/.work/run3/model --read 6 10
     python benchmarks/operating_points.py --readers bot/read/model training/.work/run5/model --sets holdout
+    python benchmarks/operating_points.py --sets calibration test holdout --gate reader
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import bot.read.stage as stage  # noqa: E402
-from bot.engine import Engine  # noqa: E402
+from bot.engine import Engine, Trace  # noqa: E402
 from bot.evaluation.machine import cpu_description  # noqa: E402
 from bot.evaluation.metrics import is_hit  # noqa: E402
 from bot.evaluation.questions import EvalQuestion, load_questions  # noqa: E402
@@ -60,9 +65,19 @@ class Outcome:
     """'' on a hit or an unanswerable question, else 'read', 'unread' or 'not retrieved'."""
 
 
-def outcome(engine: Engine, question: EvalQuestion) -> Outcome:
+def top_confidence(trace: Trace, gate: str) -> float:
+    """The best citation's score as the shipped gate reads it ("blend"), or the reader's own verdict on it."""
+    if not trace.read:
+        return 0.0
+    if gate == "blend":
+        return trace.read[0].score
+    top = trace.read[0].sentence
+    return next((j.reader for j in trace.judged if j.sentence == top and j.reader is not None), 0.0)
+
+
+def outcome(engine: Engine, question: EvalQuestion, gate: str) -> Outcome:
     trace = engine.trace(question.question)
-    confidence = trace.read[0].score if trace.read else 0.0
+    confidence = top_confidence(trace, gate)
     if not question.answerable:
         return Outcome(question, confidence, False, "")
     if trace.read and is_hit(trace.read[0].sentence.text, question.evidence):
@@ -93,6 +108,12 @@ def main() -> None:
     parser.add_argument("--readers", type=Path, nargs="+", default=[REPO / "bot" / "read" / "model"])
     parser.add_argument("--read", type=int, nargs="+", default=[stage.READ_CANDIDATES], help="read counts")
     parser.add_argument("--sets", nargs="+", default=["dev", "test"], help="question sets of eval/ (e.g. holdout)")
+    parser.add_argument(
+        "--gate",
+        choices=("blend", "reader"),
+        default="blend",
+        help="the score the thresholds act on: the shipped blend, or the reader's own verdict on the top citation",
+    )
     args = parser.parse_args()
     shipped = stage.READ_CANDIDATES
     with tempfile.TemporaryDirectory() as work:
@@ -107,7 +128,7 @@ def main() -> None:
                 stage.READ_CANDIDATES = count
                 for name in args.sets:
                     questions = load_questions(REPO / "eval" / f"{name}.jsonl")
-                    outcomes = [outcome(engine, question) for question in questions]
+                    outcomes = [outcome(engine, question, args.gate) for question in questions]
                     print(f"{folder} read {count} {name}: {report(outcomes)}", flush=True)
         stage.READ_CANDIDATES = shipped
 
