@@ -422,7 +422,7 @@ def main() -> None:
     shutil.rmtree(single.index, ignore_errors=True)
     # Always the real model here (seconds for 25 articles): with hashing vectors the relevance floor,
     # fitted on the real model's scores, turns most questions away unread and the latency means nothing.
-    build_index(single)
+    build_index(single, embedder=None if arguments.fake_embedder else embedder)
     if "size" not in arguments.skip:
         say(f"\nSize on disk ({load_average()})")
         measure_size("large corpus", large)
